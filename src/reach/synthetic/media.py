@@ -1,0 +1,178 @@
+"""Render the synthetic world's videos as small real mp4 files (vertical video, audio track, scene cuts,
+sticker text, optional espeak-ng voice-over), so that every content feature must be extracted from media.
+
+What the media show is driven by the true content latent c (world.py):
+dims 0-1 (topic) -> palette hue and the photo sprite; dim 2 (pacing) -> scene length and motion speed;
+dim 3 (quality) -> brightness, contrast, sprite size; dim 4 (campaign style) -> sparkle effect overlay;
+dim 5 -> music tempo and loudness. Sprites are scikit-image's sample photographs (real images).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import wave
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from reach.shards import shard_of
+from reach.synthetic.world import N_CONTENT, TOPICS, World, stable_int
+
+AUDIO_RATE = 16_000
+TOPIC_SPRITES = {"life": "chelsea", "holidays": "hubble_deep_field", "skills": "astronaut", "food": "coffee",
+                 "gaming": "rocket"}
+
+
+def media_plan(world: World, n_shards: int) -> pd.DataFrame:
+    """One row per video: everything the renderer needs (content, stickers, music, voice text, shard)."""
+    v = world.videos
+    plan = pd.DataFrame({
+        "video_id": v["video_id"], "topic": v["topic"], "campaign_type": v["campaign_type"],
+        "duration": v["duration"].astype(float), "music_id": v["music_id"], "music_original": v["music_original"],
+        "voice_over": v["voice_over"], "stickers": ["|".join(s) for s in v["stickers"]],
+        "voice_text": [" ".join(w for w in d.split() if not w.startswith("#")) for d in v["desc"]],
+    })
+    for k in range(N_CONTENT):
+        plan[f"content_{k}"] = v[f"content_{k}"]
+    plan["shard"] = [shard_of(x, n_shards) for x in plan["video_id"]]
+    return plan
+
+
+@lru_cache(maxsize=8)
+def _sprite(name: str, size: int) -> np.ndarray:
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    img = img[..., :3]
+    h, w = img.shape[:2]
+    s = min(h, w)
+    img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.uint8)
+
+
+def _hue_rgb(hue: float, value: float) -> np.ndarray:
+    hsv = np.uint8([[[int(hue * 179) % 180, 200, int(np.clip(value, 40, 255))]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(float)
+
+
+def render_frames(row: pd.Series, fps: int, width: int, height: int, seed: int) -> np.ndarray:
+    """The video's frames (n x height x width x 3, uint8)."""
+    rng = np.random.default_rng([seed, stable_int(row["video_id"])])
+    c = np.array([row[f"content_{k}"] for k in range(N_CONTENT)], dtype=float)
+    n_frames = max(1, int(round(row["duration"] * fps)))
+    scene_len_s = float(np.clip(6.0 * np.exp(-0.45 * c[2]), 1.0, 15.0))
+    base_hue = (np.arctan2(c[1], c[0]) / (2 * np.pi)) % 1.0
+    brightness = 150 + 35 * np.tanh(c[3])
+    sprite_size = int(np.clip(width * (0.45 + 0.12 * np.tanh(c[3])), 16, width))
+    sprite = _sprite(TOPIC_SPRITES.get(row["topic"], "chelsea"), sprite_size)
+    if row["campaign_type"] == "concave":  # product demonstration: the product (a cup) is in every shot
+        sprite = _sprite("coffee", sprite_size)
+    speed = 1.5 + 1.2 * np.tanh(c[2])
+    sparkle = float(np.clip(0.02 * (c[4] - 0.5), 0.0, 0.08))
+    stickers = [s for s in str(row["stickers"]).split("|") if s]
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
+    scene = -1
+    for f in range(n_frames):
+        t = f / fps
+        s = int(t // scene_len_s)
+        if s != scene:
+            scene = s
+            hue = (base_hue + 0.08 * rng.normal()) % 1.0
+            top, bottom = _hue_rgb(hue, brightness + 30), _hue_rgb((hue + 0.1) % 1.0, brightness - 40)
+            grad = (yy / max(1, height - 1))[..., None]
+            background = (1 - grad) * top + grad * bottom
+            x0, y0 = rng.uniform(0, width - sprite_size), rng.uniform(0, height - sprite_size)
+            vx, vy = speed * rng.normal(size=2)
+        img = background.copy()
+        x = int(np.clip(x0 + vx * f, 0, width - sprite_size))
+        y = int(np.clip(y0 + vy * f, 0, height - sprite_size))
+        img[y:y + sprite_size, x:x + sprite_size] = sprite
+        if sparkle > 0:
+            mask = rng.random((height, width)) < sparkle
+            img[mask] = 255.0
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        if stickers:
+            text = stickers[int(t // max(1.0, row["duration"] / len(stickers))) % len(stickers)]
+            cv2.putText(img, text[:18], (2, height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+        frames[f] = img
+    del xx
+    return frames
+
+
+def render_audio(row: pd.Series, seed: int, espeak: str | None) -> np.ndarray:
+    """Mono float32 waveform at AUDIO_RATE: a melody from the music id (shared songs sound the same),
+    loudness and tempo from content, plus an espeak-ng voice-over when the video has one."""
+    n = int(round(row["duration"] * AUDIO_RATE))
+    song = np.random.default_rng(stable_int(str(row["music_id"])))
+    c5 = float(row["content_5"])
+    tempo = float(np.clip(song.uniform(80, 150) + (12 * c5 if row["music_original"] else 0), 60, 190))
+    beat = int(AUDIO_RATE * 60 / tempo)
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+    notes = song.integers(0, len(scale), size=64)
+    t = np.arange(n) / AUDIO_RATE
+    idx = (np.arange(n) // beat) % notes.size
+    freq = scale[notes[idx]]
+    phase = 2 * np.pi * np.cumsum(freq) / AUDIO_RATE
+    env = np.exp(-3.0 * ((np.arange(n) % beat) / beat))
+    music = 0.25 * np.sin(phase) * env + 0.08 * np.sin(2 * phase) * env
+    kick = np.exp(-40 * ((np.arange(n) % beat) / AUDIO_RATE)) * np.sin(2 * np.pi * 55 * t)
+    loud = 0.6 + 0.3 * np.tanh(c5)
+    wave_ = loud * (music + 0.3 * kick)
+    rng = np.random.default_rng([seed, stable_int(row["video_id"]), 7])
+    wave_ += 0.01 * rng.normal(size=n)
+    if row["voice_over"] and espeak and row["voice_text"]:
+        voice = _espeak(espeak, str(row["voice_text"]))
+        if voice.size:
+            voice = voice[:n]
+            wave_[: voice.size] = 0.35 * wave_[: voice.size] + 0.9 * voice
+    return np.clip(wave_, -1, 1).astype(np.float32)
+
+
+def _espeak(espeak: str, text: str) -> np.ndarray:
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        subprocess.run([espeak, "-s", "150", "-w", tmp.name, "--", text], check=True, capture_output=True)
+        with wave.open(tmp.name) as w:
+            rate, raw = w.getframerate(), w.readframes(w.getnframes())
+    voice = np.frombuffer(raw, dtype=np.int16).astype(np.float32) / 32768.0
+    if rate != AUDIO_RATE:
+        idx = np.arange(0, voice.size, rate / AUDIO_RATE).astype(int)
+        voice = voice[idx[idx < voice.size]]
+    return voice
+
+
+def write_mp4(frames: np.ndarray, audio: np.ndarray, fps: int, out_path: Path, ffmpeg: str) -> None:
+    """Encode frames (H.264) and audio (AAC) into an mp4 with ffmpeg; raise with ffmpeg's message on failure."""
+    n, h, w, _ = frames.shape
+    out_path = Path(out_path)
+    tmp_out = out_path.with_suffix(".part.mp4")
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        with wave.open(wav.name, "wb") as wf:
+            wf.setnchannels(1)
+            wf.setsampwidth(2)
+            wf.setframerate(AUDIO_RATE)
+            wf.writeframes((audio * 32767).astype(np.int16).tobytes())
+        cmd = [ffmpeg, "-y", "-loglevel", "error", "-threads", "1",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
+               "-i", wav.name, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-aac_coder", "fast", "-b:a", "24k", "-shortest", "-movflags", "+faststart", str(tmp_out)]
+        proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed writing {out_path}: {proc.stderr.decode(errors='replace')[-500:]}")
+    tmp_out.replace(out_path)
+
+
+def find_tool(name: str) -> str | None:
+    """Path of a command-line tool, or None."""
+    return shutil.which(name)
+
+
+__all__ = ["media_plan", "render_frames", "render_audio", "write_mp4", "find_tool", "TOPICS"]
