@@ -1,11 +1,15 @@
 # reach: who should post a short video (paper 1) and how a platform should promote it (paper 2).
 # `snakemake --cores all` reproduces everything the rules below declare; see README.md.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "workflow_config.yaml"
+# The defaults live beside this Snakefile, so that `-d OTHER_DIR` and `--configfile MINE.yaml` (merged on top)
+# work from any working directory.
+configfile: str(Path(workflow.basedir) / "workflow_config.yaml")
 
 
 include: "rules/common.smk"

@@ -12,12 +12,20 @@ N_SHARDS = config["shards"]
 SHARDS = list(range(N_SHARDS))
 
 
-def package_digest():
-    """SHA-256 over src/reach/**/*.py and *.stan: a param, so that editing library code reruns the rule."""
+def package_digest(*parts):
+    """SHA-256 over the library code a rule runs (src/reach/<part> for each part, plus the shared top-level
+    modules; all of src/reach/ when no part is named). Passed as a param, so that editing that code -- and only
+    that code -- reruns the rule."""
     root = Path(workflow.basedir) / "src" / "reach"
+    if parts:
+        paths = [p for p in root.glob("*.py")]
+        for part in parts:
+            paths += [p for p in (root / part).rglob("*") if p.is_file()] if (root / part).is_dir() else [root / part]
+    else:
+        paths = [p for p in root.rglob("*") if p.is_file()]
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if path.suffix in (".py", ".stan") and path.is_file():
+    for path in sorted(set(paths)):
+        if path.suffix in (".py", ".stan"):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

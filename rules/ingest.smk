@@ -15,7 +15,7 @@ rule ingest_scrapes:
         # a world simulated without media cannot be held to having media
         require_media=config["ingest"]["require_media"]
         and (config["world"]["media"] or not use_synthetic_world()),
-        code=package_digest(),
+        code=package_digest("scrape"),
     conda:
         "../environment.yml"
     log:

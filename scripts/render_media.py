@@ -13,10 +13,6 @@ log = setup_logging(smk.log[0], "render_media")
 shard = int(smk.wildcards.shard)
 plan = pd.read_parquet(smk.input.plan)
 plan = plan[plan["shard"] == shard] if len(plan) else plan
-ffmpeg = find_tool("ffmpeg")
-if ffmpeg is None and len(plan):
-    raise SystemExit("render_media: ffmpeg is not on PATH. Install it (apt-get install ffmpeg, or conda's "
-                     "environment.yml), or set world.media: false and ingest.require_media: false.")
 espeak = find_tool("espeak-ng")
 if espeak is None:
     log.warning("espeak-ng not found: voice-overs are rendered without speech")
@@ -31,7 +27,7 @@ for _, row in tqdm(plan.iterrows(), total=len(plan), desc=f"render shard {shard}
         continue
     frames = render_frames(row, smk.params.fps, smk.params.width, smk.params.height, smk.params.seed)
     audio = render_audio(row, smk.params.seed, espeak)
-    write_mp4(frames, audio, smk.params.fps, path, ffmpeg)
+    write_mp4(frames, audio, smk.params.fps, path)
     rows.append((row["video_id"], str(path), "rendered", path.stat().st_size))
 manifest = pd.DataFrame(rows, columns=["video_id", "path", "status", "bytes"])
 manifest.to_parquet(smk.output.manifest, index=False)

@@ -181,73 +181,86 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
     hashtag_first = obs.groupby("hashtag")["date"].min()
     trending_by_day = obs[obs["hashtag_trending"]].groupby("date")["hashtag"].agg(lambda s: {h.lower() for h in s})
 
+    # ---- video-level checks, vectorised over videos (one row of `first` per video) ----------------------------
+    home_obs = obs[obs["status"] == "accepted"]
+    video_reason: dict[str, str] = {}
+    t_range = home_obs.groupby("video_id")["t"].agg(["min", "max", "nunique"])
+    last = home_obs[home_obs["t"] == impressions_day].drop_duplicates("video_id").set_index("video_id")
+    first = first.set_index("video_id", drop=False)
+    for vid in first.index[~first.index.isin(last.index)]:
+        lo, hi = t_range.loc[vid, "min"], t_range.loc[vid, "max"]
+        video_reason[vid] = f"incomplete_tracking:no day-{impressions_day} observation (tracked days {lo}-{hi})"
+    media_dir = scrapes_dir / "media"
+    if require_media:
+        for vid in first.index:
+            if vid not in video_reason:
+                reason = media_status(media_dir / f"{vid}.mp4")
+                if reason is not None:
+                    video_reason[vid] = reason
+
+    # Instrument (Section 3.3): mean hearts over the creator's posts made before this one.
     creator_counts: Counter = Counter()
     creators_dir = scrapes_dir / "creators"
-    media_dir = scrapes_dir / "media"
-    post_cache: dict[str, pd.DataFrame | None] = {}
-    video_reason: dict[str, str] = {}
-    rows = []
-    home_obs = obs[obs["status"] == "accepted"]
-    by_video = {vid: g.sort_values("t") for vid, g in home_obs.groupby("video_id", sort=False)}
-    for vid in first["video_id"]:
-        g = by_video[vid]
-        day_n = g[g["t"] == impressions_day]
-        if day_n.empty:
-            video_reason[vid] = f"incomplete_tracking:no day-{impressions_day} observation (tracked days {g['t'].min()}-{g['t'].max()})"
-            continue
-        media_path = media_dir / f"{vid}.mp4"
-        if require_media:
-            reason = media_status(media_path)
-            if reason is not None:
-                video_reason[vid] = reason
-                continue
-        r0 = g.iloc[0]
-        uid = r0["unique_id"]
-        if uid not in post_cache:
-            post_cache[uid] = _creator_posts(creators_dir, uid, rejected, creator_counts)
-        posts = post_cache[uid]
-        past = None
-        if posts is not None:
-            earlier = posts[(posts["create_time"] < r0["create_time"]) & (posts["post_id"] != vid)]
-            if len(earlier):
-                past, source, n_past = float(earlier["diggs"].mean()), "post_list", len(earlier)
-        if past is None:
-            if r0["video_count"] > 1:
-                past = (r0["heart_count"] - r0["diggs"]) / (r0["video_count"] - 1)
-                source, n_past = "author_stats_fallback", int(r0["video_count"] - 1)
-            else:
-                video_reason[vid] = "no_instrument:creator has no earlier post (post list and authorStats)"
-                continue
-        tags = r0["tags"]
-        trending_today = trending_by_day.get(r0["date"], set())
-        last = day_n.iloc[0]
-        rows.append({
-            "video_id": vid, "author_id": r0["author_id"], "unique_id": uid, "hashtag": r0["hashtag"],
-            "hashtag_is_commerce": bool(r0["hashtag_is_commerce"]), "hashtag_desc": r0["hashtag_desc"],
-            "engagement_tactic": labels.get(r0["hashtag"]),
-            "create_time": pd.Timestamp(int(r0["create_time"]), unit="s", tz="UTC"),
-            "first_seen": pd.Timestamp(r0["scraped_at"]),
-            "followers": int(r0["followers"]), "log_followers": float(np.log(max(int(r0["followers"]), 1))),
-            "past_avg_hearts": float(past), "log_past_avg_hearts": float(np.log1p(past)),
-            "instrument_source": source, "n_past_posts": int(n_past),
-            "impressions": int(last["plays"]), "log_impressions": float(np.log(max(int(last["plays"]), 1))),
-            "diggs": int(last["diggs"]), "shares": int(last["shares"]), "comments": int(last["comments"]),
-            "days_tracked": int(g["t"].nunique()),
-            # Web Appendix A post statistics, at the earliest appearance
-            "num_hashtags": len(tags), "num_trending": sum(t in trending_today for t in tags),
-            "has_fyp": any(t in FYP_TAGS for t in tags),
-            "hashtag_age": int((r0["date"] - hashtag_first[r0["hashtag"]]).days),
-            "is_trending": bool(r0["hashtag_trending"]), "ranking": int(r0["rank"]),
-            "video_age": float((r0["scraped_at"].timestamp() - r0["create_time"]) / 86400.0),
-            "is_sponsored": bool(r0["is_sponsored"]), "is_verified": bool(r0["is_verified"]),
-            # texts and media
-            "desc": r0["desc"], "sticker_text": " | ".join(r0["sticker_texts"]),
-            "n_stickers": len(r0["sticker_texts"]),
-            "sticker_words": int(sum(len(s.split()) for s in r0["sticker_texts"])),
-            "music_id": r0["music_id"], "music_title": r0["music_title"], "music_original": bool(r0["music_original"]),
-            "duration_s": float(r0["duration_s"]), "media_path": str(media_path),
-            "source_file": r0["file"], "source_line": int(r0["line"]),
-        })
+    post_tables = []
+    for uid in sorted(set(first["unique_id"])):
+        posts = _creator_posts(creators_dir, uid, rejected, creator_counts)
+        if posts is not None and len(posts):
+            post_tables.append(posts.assign(unique_id=uid))
+    focal = first[["video_id", "unique_id", "create_time"]].reset_index(drop=True)
+    past = pd.DataFrame(columns=["mean", "count"], dtype=float)
+    if post_tables:
+        pairs = focal.merge(pd.concat(post_tables, ignore_index=True), on="unique_id", suffixes=("", "_post"))
+        pairs = pairs[(pairs["create_time_post"] < pairs["create_time"]) & (pairs["post_id"] != pairs["video_id"])]
+        past = pairs.groupby("video_id")["diggs"].agg(["mean", "count"])
+    past_mean = first["video_id"].map(past["mean"])
+    n_past = first["video_id"].map(past["count"])
+    fallback = past_mean.isna()
+    can_fallback = first["video_count"] > 1
+    past_mean = past_mean.where(~fallback, (first["heart_count"] - first["diggs"]) / (first["video_count"] - 1).clip(lower=1))
+    n_past = n_past.where(~fallback, first["video_count"] - 1)
+    for vid in first.index[fallback & ~can_fallback]:
+        video_reason.setdefault(vid, "no_instrument:creator has no earlier post (post list and authorStats)")
+
+    keep_ids = first.index[~first.index.isin(list(video_reason))]
+    f = first.loc[keep_ids]
+    end = last.loc[keep_ids]
+    trending_today = [trending_by_day.get(d, set()) for d in f["date"]]
+    stickers = f["sticker_texts"]
+    videos = pd.DataFrame({
+        "video_id": f["video_id"].to_numpy(), "author_id": f["author_id"].to_numpy(),
+        "unique_id": f["unique_id"].to_numpy(), "hashtag": f["hashtag"].to_numpy(),
+        "hashtag_is_commerce": f["hashtag_is_commerce"].astype(bool).to_numpy(),
+        "hashtag_desc": f["hashtag_desc"].to_numpy(),
+        "engagement_tactic": [labels.get(h) for h in f["hashtag"]],
+        "create_time": pd.to_datetime(f["create_time"].to_numpy(), unit="s", utc=True),
+        "first_seen": pd.to_datetime(list(f["scraped_at"]), utc=True),
+        "followers": f["followers"].astype(np.int64).to_numpy(),
+        "log_followers": np.log(np.maximum(f["followers"].to_numpy(dtype=float), 1.0)),
+        "past_avg_hearts": past_mean.loc[keep_ids].astype(float).to_numpy(),
+        "log_past_avg_hearts": np.log1p(past_mean.loc[keep_ids].astype(float).to_numpy()),
+        "instrument_source": np.where(fallback.loc[keep_ids], "author_stats_fallback", "post_list"),
+        "n_past_posts": n_past.loc[keep_ids].astype(np.int64).to_numpy(),
+        "impressions": end["plays"].astype(np.int64).to_numpy(),
+        "log_impressions": np.log(np.maximum(end["plays"].to_numpy(dtype=float), 1.0)),
+        "diggs": end["diggs"].astype(np.int64).to_numpy(), "shares": end["shares"].astype(np.int64).to_numpy(),
+        "comments": end["comments"].astype(np.int64).to_numpy(),
+        "days_tracked": t_range.loc[keep_ids, "nunique"].astype(np.int64).to_numpy(),
+        # Web Appendix A post statistics, at the earliest appearance
+        "num_hashtags": [len(t) for t in f["tags"]],
+        "num_trending": [sum(t in today for t in tags) for tags, today in zip(f["tags"], trending_today)],
+        "has_fyp": [any(t in FYP_TAGS for t in tags) for tags in f["tags"]],
+        "hashtag_age": [(d - hashtag_first[h]).days for d, h in zip(f["date"], f["hashtag"])],
+        "is_trending": f["hashtag_trending"].astype(bool).to_numpy(), "ranking": f["rank"].astype(np.int64).to_numpy(),
+        "video_age": np.array([s.timestamp() for s in f["scraped_at"]]) / 86400.0 - f["create_time"].to_numpy() / 86400.0,
+        "is_sponsored": f["is_sponsored"].astype(bool).to_numpy(), "is_verified": f["is_verified"].astype(bool).to_numpy(),
+        # texts and media
+        "desc": f["desc"].to_numpy(), "sticker_text": [" | ".join(s) for s in stickers],
+        "n_stickers": [len(s) for s in stickers], "sticker_words": [sum(len(x.split()) for x in s) for s in stickers],
+        "music_id": f["music_id"].to_numpy(), "music_title": f["music_title"].to_numpy(),
+        "music_original": f["music_original"].astype(bool).to_numpy(), "duration_s": f["duration_s"].astype(float).to_numpy(),
+        "media_path": [str(media_dir / f"{v}.mp4") for v in f["video_id"]],
+        "source_file": f["file"].to_numpy(), "source_line": f["line"].astype(np.int64).to_numpy(),
+    })
 
     # Lines of refused videos under their earliest listing are rejected with the video's reason.
     refused = obs["video_id"].map(video_reason)
@@ -256,7 +269,6 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         rejected.append({"file": rel, "line": int(number), "reason": reason, "record": None})
     obs.loc[mask, "status"] = "rejected"
 
-    videos = pd.DataFrame(rows)
     if videos.empty:
         raise IngestError(f"every video in {scrapes_dir} was refused; see rejected.jsonl")
     videos = videos.sort_values(["first_seen", "hashtag", "ranking", "video_id"], kind="stable").reset_index(drop=True)

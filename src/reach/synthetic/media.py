@@ -16,6 +16,7 @@ import wave
 from functools import lru_cache
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -149,24 +150,32 @@ def _espeak(espeak: str, text: str) -> np.ndarray:
     return voice
 
 
-def write_mp4(frames: np.ndarray, audio: np.ndarray, fps: int, out_path: Path, ffmpeg: str) -> None:
-    """Encode frames (H.264) and audio (AAC) into an mp4 with ffmpeg; raise with ffmpeg's message on failure."""
-    n, h, w, _ = frames.shape
+def write_mp4(frames: np.ndarray, audio: np.ndarray, fps: int, out_path: Path) -> None:
+    """Encode frames (H.264) and a mono track (AAC, AUDIO_RATE) into an mp4 through FFmpeg's libraries (PyAV).
+
+    In-process encoding is about twice as fast as spawning the ffmpeg CLI per video (benchmarks/ingest.py
+    reports the rendering rate). Written to a temporary name first, so a killed job leaves no half file."""
     out_path = Path(out_path)
     tmp_out = out_path.with_suffix(".part.mp4")
-    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
-        with wave.open(wav.name, "wb") as wf:
-            wf.setnchannels(1)
-            wf.setsampwidth(2)
-            wf.setframerate(AUDIO_RATE)
-            wf.writeframes((audio * 32767).astype(np.int16).tobytes())
-        cmd = [ffmpeg, "-y", "-loglevel", "error", "-threads", "1",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
-               "-i", wav.name, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", "-aac_coder", "fast", "-b:a", "24k", "-shortest", "-movflags", "+faststart", str(tmp_out)]
-        proc = subprocess.run(cmd, input=frames.tobytes(), capture_output=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed writing {out_path}: {proc.stderr.decode(errors='replace')[-500:]}")
+    try:
+        with av.open(str(tmp_out), "w", format="mp4") as container:
+            video = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "28"})
+            video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            video.thread_count = 1
+            sound = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+            sound.bit_rate = 24_000
+            for frame in frames:
+                container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(video.encode())
+            pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+            for i in range(0, pcm.size, 1024):
+                chunk = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
+                chunk.sample_rate, chunk.pts = AUDIO_RATE, i
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode())
+    except (av.FFmpegError, ValueError) as exc:
+        tmp_out.unlink(missing_ok=True)
+        raise RuntimeError(f"encoding {out_path} failed: {exc}") from exc
     tmp_out.replace(out_path)
 
 
