@@ -13,14 +13,17 @@ SHARDS = list(range(N_SHARDS))
 
 
 def package_digest(*parts):
-    """SHA-256 over the library code a rule runs (src/reach/<part> for each part, plus the shared top-level
-    modules; all of src/reach/ when no part is named). Passed as a param, so that editing that code -- and only
-    that code -- reruns the rule."""
+    """SHA-256 over the library code a rule runs: the named parts of src/reach/ (sub-packages or modules, e.g.
+    "synthetic", "tiers.py") plus __init__.py and logs.py; all of src/reach/ when no part is named. Passed as
+    a param, so that editing that code -- and only that code -- reruns the rule."""
     root = Path(workflow.basedir) / "src" / "reach"
     if parts:
-        paths = [p for p in root.glob("*.py")]
+        paths = [root / "__init__.py", root / "logs.py"]
         for part in parts:
-            paths += [p for p in (root / part).rglob("*") if p.is_file()] if (root / part).is_dir() else [root / part]
+            target = root / part
+            if not target.exists():
+                raise ValueError(f"package_digest: no {target}")
+            paths += [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
     else:
         paths = [p for p in root.rglob("*") if p.is_file()]
     digest = hashlib.sha256()

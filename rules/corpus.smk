@@ -18,7 +18,7 @@ rule simulate_world:
         seed=config["seed"],
         n_shards=N_SHARDS,
         follower_grid=config["follower_grid"],
-        code=package_digest("synthetic"),
+        code=package_digest("synthetic", "tiers.py", "shards.py"),
     conda:
         "../environment.yml"
     log:
@@ -40,7 +40,7 @@ rule render_media:
         width=config["world"]["media_width"],
         height=config["world"]["media_height"],
         seed=config["seed"],
-        code=package_digest("synthetic"),
+        code=package_digest("synthetic", "tiers.py", "shards.py"),
     conda:
         "../environment.yml"
     log:
