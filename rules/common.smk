@@ -13,9 +13,9 @@ SHARDS = list(range(N_SHARDS))
 
 
 def package_digest(*parts):
-    """SHA-256 over the library code a rule runs: the named parts of src/reach/ (sub-packages or modules, e.g.
+    """SHA-256 over the library code that a job executes, i.e. the named parts of src/reach/ (sub-packages or modules, e.g.
     "synthetic", "tiers.py") plus __init__.py and logs.py; all of src/reach/ when no part is named. Passed as
-    a param, so that editing that code -- and only that code -- reruns the rule."""
+    a param, so that editing that code (and only that code) triggers a rerun."""
     root = Path(workflow.basedir) / "src" / "reach"
     if parts:
         paths = [root / "__init__.py", root / "logs.py"]
