@@ -1,0 +1,238 @@
+"""Promotion optimisation for a fixed candidate set (paper 2, Section 4.2): PO (Eq. 4) through its convex
+relaxation PO-CR (Eq. 5, Theorem 2), solved two ways.
+
+Units: everything is normalised by the market size m, so a = A / m, the budget is b = C / m = C-bar * L
+(Eq. 4d) and objectives are returned in adopters (times m). Time decay enters as a per-period multiplier on q:
+``q_eff[v, t] = q[v] * decay[v, t]`` (decay = gamma ** age).
+
+* ``solve_po_cvxpy``: PO-CR as one cvxpy problem (the oracle).
+* ``solve_po``: the structure the paper proves -- separable concave f_v (Lemma 1), the dual of Eqs. 8-9 with one
+  budget multiplier theta found by safeguarded secant steps (B(theta) is monotone), each h_v(theta) solved by a projected Newton
+  method vectorised over videos. Where B(theta) jumps (linear pieces of f_v, e.g. L = 1 or q = 0), the two
+  optimal solutions at theta* are mixed to spend the budget exactly (the knapsack rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PoResult:
+    adopters: float        # optimal sum_v A_{v,L} (in adopters)
+    x: np.ndarray          # (n, L) optimal promotion fractions
+    theta: float           # budget multiplier of Eq. 8 (per unit of sum x, in normalised adopters)
+    budget_used: float     # m * sum x
+
+
+def _as_inputs(p, q, a0, L, decay):
+    p = np.asarray(p, dtype=float).ravel()
+    q = np.asarray(q, dtype=float).ravel()
+    a0 = np.asarray(a0, dtype=float).ravel()
+    n = p.size
+    if decay is None:
+        q_eff = np.repeat(q[:, None], L, axis=1)
+    else:
+        q_eff = q[:, None] * np.broadcast_to(np.asarray(decay, dtype=float), (n, L))
+    if np.any(p < 0) or np.any(q < 0) or np.any(p + q > 1 + 1e-12):
+        raise ValueError("P-BDM needs p, q >= 0 and p + q <= 1")
+    if np.any((a0 < 0) | (a0 > 1)):
+        raise ValueError("initial adopters must lie in [0, m]")
+    return p, q_eff, a0
+
+
+def trajectory(x: np.ndarray, p: np.ndarray, q_eff: np.ndarray, a0: np.ndarray) -> np.ndarray:
+    """Normalised adopters a[:, 0..L] under the P-BDM equalities (Eq. 2 / 4b): a_t = g_t(a_{t-1}) + p x_t."""
+    n, L = x.shape
+    a = np.empty((n, L + 1))
+    a[:, 0] = a0
+    for t in range(L):
+        a[:, t + 1] = a[:, t] + p * x[:, t] + q_eff[:, t] * a[:, t] * (1 - a[:, t])
+    return a
+
+
+def f_value(x: np.ndarray, p: np.ndarray, q_eff: np.ndarray, a0: np.ndarray) -> np.ndarray:
+    """f_v(x) of Eq. 7: max a_L under the relaxed dynamics (5) and a_{t-1} <= 1 - x_t (4c) -- the forward pass
+    that takes the largest feasible a_t each period (g_t is increasing on [0, 1])."""
+    n, L = x.shape
+    a = a0.copy()
+    for t in range(L):
+        a = a + p * x[:, t] + q_eff[:, t] * a * (1 - a)
+        if t + 1 < L:
+            a = np.minimum(a, 1 - x[:, t + 1])
+    return a
+
+
+def _nonadopters(y, p, q_eff, a0):
+    """u_t = 1 - a_t under the equalities, with y_t = x_t / u_{t-1} the promoted share of non-adopters:
+    u_t = u_{t-1} (1 - p y_t - q_t (1 - u_{t-1}))  (Eq. 2 rewritten; the cap (4c) becomes y_t <= 1)."""
+    n, L = y.shape
+    u = np.empty((n, L + 1))
+    u[:, 0] = 1 - a0
+    for t in range(L):
+        u[:, t + 1] = u[:, t] * (1 - p * y[:, t] - q_eff[:, t] * (1 - u[:, t]))
+    return u
+
+
+def _lagrangian(y, theta, p, q_eff, a0):
+    """J(y) = a_L - theta * sum_t x_t with x_t = y_t u_{t-1}: the objective of h_v (Eq. 9)."""
+    u = _nonadopters(y, p, q_eff, a0)
+    return 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)
+
+
+def _lagrangian_derivatives(y, theta, p, q_eff, a0):
+    """Gradient and Hessian of J in y by the (second-order) adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
+    n, L = y.shape
+    u = _nonadopters(y, p, q_eff, a0)
+    s = u[:, :-1]                                   # u_{t-1}
+    Fs = 1 - p[:, None] * y - q_eff + 2 * q_eff * s
+    Fy = -p[:, None] * s
+    mu = np.empty((n, L))                           # mu_t = dJ/du_t (t = 1..L); running cost -theta y_t u_{t-1}
+    nxt = -np.ones(n)
+    for t in range(L - 1, -1, -1):
+        mu[:, t] = nxt
+        nxt = nxt * Fs[:, t] - theta * y[:, t]
+    grad = mu * Fy - theta * s
+    hess = np.zeros((n, L, L))
+    D = np.zeros((n, L))                            # d u_{t-1} / d y
+    for t in range(L):
+        DD = D[:, :, None] * D[:, None, :]
+        hess += (mu[:, t] * 2 * q_eff[:, t])[:, None, None] * DD
+        cross = (mu[:, t] * -p - theta)[:, None] * D     # F_sy = -p, r_sy = -theta
+        hess[:, :, t] += cross
+        hess[:, t, :] += cross
+        D = Fs[:, t, None] * D
+        D[:, t] += Fy[:, t]
+    return grad, hess
+
+
+def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np.ndarray:
+    """argmax over y in [0, 1]^L of J(y) for every video (h_v of Eq. 9, with x_t = y_t u_{t-1}), by projected
+    Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos."""
+    n = p.size
+    L = q_eff.shape[1]
+    y = np.zeros((n, L)) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
+    active = np.ones(n, dtype=bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
+        grad, hess = _lagrangian_derivatives(ya, theta, pa, qa, aa)
+        at_bound = ((ya <= 0) & (grad <= 0)) | ((ya >= 1) & (grad >= 0))
+        free = ~at_bound
+        pg = np.where(free, grad, 0.0)
+        converged = np.abs(pg).max(axis=1) <= 1e-16
+        # ascent direction (-H)_free^{-1} g on the free coordinates, with -H made positive definite
+        M = -np.where(free[:, :, None] & free[:, None, :], hess, 0.0)
+        w, V = np.linalg.eigh(M)
+        floor = 1e-12 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-3)
+        w = np.maximum(w, floor)
+        d = np.einsum("nij,nj,nkj,nk->ni", V, 1 / w, V, pg)
+        d = np.where(free, d, 0.0)
+        obj_old = _lagrangian(ya, theta, pa, qa, aa)
+        step = np.ones(idx.size)
+        accepted = converged.copy()
+        y_new = ya.copy()
+        for _ls in range(60):
+            trial = np.clip(ya + step[:, None] * d, 0.0, 1.0)
+            obj = _lagrangian(trial, theta, pa, qa, aa)
+            ok = (obj >= obj_old + 1e-4 * np.sum(grad * (trial - ya), axis=1)) & ~accepted
+            y_new[ok] = trial[ok]
+            accepted |= ok
+            if accepted.all():
+                break
+            step = np.where(accepted, step, step * 0.5)
+        change = np.abs(y_new - ya).max(axis=1)
+        y[idx] = y_new
+        done = converged | (change <= tol) | ~accepted
+        active[idx[done]] = False
+    return y
+
+
+def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
+             tol: float = 1e-11) -> PoResult:
+    """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
+
+    ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` is a known lower bound on the
+    optimal multiplier (the AGA passes the previous iteration's, Lemma 2)."""
+    p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
+    b = budget / m
+    n = p.size
+    if n == 0:
+        return PoResult(0.0, np.zeros((0, L)), 0.0, 0.0)
+
+    def spend(theta, y0=None):
+        y = _solve_h(theta, p, q_eff, a0, y0)
+        u = _nonadopters(y, p, q_eff, a0)
+        return y, float(np.sum(y * u[:, :-1]))
+
+    def to_x(y):
+        return y * _nonadopters(y, p, q_eff, a0)[:, :-1]
+
+    y_free, used_free = spend(0.0, np.ones((n, L)))
+    if used_free <= b * (1 + 1e-12):
+        x = to_x(y_free)
+        return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
+    lo = max(theta_lo, 0.0)
+    hi = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above this
+    y_lo, used_lo = spend(lo, y_free)
+    if used_lo < b:  # the supplied lower bound was not one; restart from zero
+        lo, y_lo, used_lo = 0.0, y_free, used_free
+    y_hi, used_hi = spend(hi)
+    # Safeguarded secant (Illinois) on B(theta) - b: B is monotone, possibly with jumps where f_v is linear.
+    f_lo, f_hi = used_lo - b, used_hi - b
+    side = 0
+    for _ in range(200):
+        if hi - lo <= tol * max(hi, 1e-300):
+            break
+        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+        if not lo < mid < hi or (hi - lo) < 1e-6 * max(hi, 1e-300) and side > 3:
+            mid = 0.5 * (lo + hi)
+        y_mid, used_mid = spend(mid, y_lo)
+        f_mid = used_mid - b
+        if f_mid > 0:
+            lo, y_lo, used_lo, f_lo = mid, y_mid, used_mid, f_mid
+            f_hi = f_hi / 2 if side == -1 else f_hi
+            side = -1
+        else:
+            hi, y_hi, used_hi, f_hi = mid, y_mid, used_mid, f_mid
+            f_lo = f_lo / 2 if side == 1 else f_lo
+            side = 1
+        if abs(f_mid) <= 1e-11 * max(b, 1e-300):
+            lo = hi = mid
+            y_lo = y_hi = y_mid
+            used_lo = used_hi = used_mid
+            break
+    # Spend the budget exactly: mix the two optimal policies on either side of theta* (in x, where f is concave).
+    x_lo, x_hi = to_x(y_lo), to_x(y_hi)
+    w = 0.0 if used_lo == used_hi else float(np.clip((used_lo - b) / (used_lo - used_hi), 0.0, 1.0))
+    x = (1 - w) * x_lo + w * x_hi
+    theta = 0.5 * (lo + hi)
+    return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, theta, float(m * x.sum()))
+
+
+def solve_po_cvxpy(p, q, m: float, A0, L: int, budget: float, decay=None, solver: str = "CLARABEL") -> PoResult:
+    """PO-CR (Eqs. 4a, 5, 4c, 4d) in cvxpy, normalised by m; the oracle for ``solve_po``."""
+    import cvxpy as cp
+
+    p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
+    n = p.size
+    x = cp.Variable((n, L), nonneg=True)
+    a = cp.Variable((n, L + 1))
+    cons = [a[:, 0] == a0]
+    for t in range(L):
+        prev = a[:, t]
+        cons += [a[:, t + 1] <= prev + cp.multiply(p, x[:, t]) + cp.multiply(q_eff[:, t], prev)
+                 - cp.multiply(q_eff[:, t], cp.square(prev)),           # (5), normalised
+                 x[:, t] <= 1 - prev]                                   # (4c)
+    budget_con = cp.sum(x) <= budget / m                                # (4d)
+    cons.append(budget_con)
+    prob = cp.Problem(cp.Maximize(cp.sum(a[:, L])), cons)
+    prob.solve(solver=solver)
+    if prob.status not in ("optimal", "optimal_inaccurate"):
+        raise RuntimeError(f"cvxpy PO-CR: {prob.status}")
+    xv = np.maximum(x.value, 0.0)
+    return PoResult(float(m * prob.value), xv, float(budget_con.dual_value), float(m * xv.sum()))

@@ -1,0 +1,87 @@
+"""PO for a fixed candidate set: the fast exact solver against the cvxpy PO-CR oracle, Theorem 2, and the
+fractional-knapsack closed form at L = 1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reach.promotion.po import f_value, solve_po, solve_po_cvxpy, trajectory
+
+
+def random_instance(rng: np.random.Generator, kind: str):
+    n, L, m = int(rng.integers(1, 9)), int(rng.integers(1, 14)), float(rng.choice([1e3, 1e4, 5e5]))
+    p = rng.uniform(0.005, 0.4, n)
+    q = np.minimum(rng.uniform(0.0, 0.7, n), 1 - p)
+    A0 = (rng.uniform(0.9, 0.999, n) if kind == "saturated" else rng.uniform(0, 0.3, n)) * m
+    decay = 0.983 ** (rng.integers(0, 60, n)[:, None] + np.arange(L)[None]) if kind == "decay" else None
+    c_bar = {"binding": rng.choice([1e-4, 1e-3, 1e-2]), "slack": 5.0, "saturated": rng.choice([1e-3, 0.05, 2.0]),
+             "decay": rng.choice([1e-3, 1e-2, 0.3]), "large": rng.choice([0.3, 1.0])}[kind]
+    return p, q, m, A0, L, c_bar * m * L, decay
+
+
+CASES = [(kind, seed) for kind in ("binding", "slack", "saturated", "decay", "large") for seed in range(11)]
+
+
+@pytest.mark.parametrize("kind, seed", CASES)
+def test_fast_po_matches_cvxpy(kind, seed):
+    rng = np.random.default_rng([seed, len(kind)])
+    p, q, m, A0, L, budget, decay = random_instance(rng, kind)
+    fast = solve_po(p, q, m, A0, L, budget, decay)
+    oracle = solve_po_cvxpy(p, q, m, A0, L, budget, decay)
+    assert fast.adopters == pytest.approx(oracle.adopters, rel=1e-6)
+    assert fast.budget_used <= budget * (1 + 1e-9)
+    assert fast.x.min() >= 0
+    # the fast policy is feasible for PO itself (Eq. 4c under the equalities) and its value is what it reports
+    q_eff = q[:, None] * (1 if decay is None else decay) * np.ones((1, L))
+    a = trajectory(fast.x / 1.0, p, q_eff, A0 / m)
+    assert np.all(fast.x <= 1 - a[:, :-1] + 1e-9)
+    assert m * a[:, -1].sum() == pytest.approx(fast.adopters, rel=1e-9)
+    if kind == "slack":
+        assert fast.theta == 0.0
+    if oracle.theta > 1e-6 and kind in ("binding", "decay"):
+        assert fast.theta == pytest.approx(oracle.theta, rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_po_cr_optimum_satisfies_the_pbdm_equalities(seed):
+    """Theorem 2: the relaxation's optimum keeps (5) tight, so it is feasible for PO (4)."""
+    import cvxpy as cp  # noqa: F401 - the oracle's dependency
+
+    rng = np.random.default_rng(100 + seed)
+    p, q, m, A0, L, budget, decay = random_instance(rng, "binding")
+    res = solve_po_cvxpy(p, q, m, A0, L, budget, decay)
+    a = trajectory(res.x, p, q[:, None] * np.ones((1, L)), A0 / m)
+    # objective recomputed from the equalities equals the relaxed optimum
+    assert m * a[:, -1].sum() == pytest.approx(res.adopters, rel=1e-6)
+    assert m * f_value(res.x, p, q[:, None] * np.ones((1, L)), A0 / m).sum() == pytest.approx(res.adopters, rel=1e-6)
+
+
+def test_single_period_is_a_fractional_knapsack():
+    """L = 1: adopters gained per impression are p_v, so the budget goes to the largest p first, up to each
+    video's non-adopters (closed form, independent of both solvers)."""
+    m = 1e4
+    p = np.array([0.05, 0.3, 0.2, 0.1])
+    q = np.array([0.1, 0.2, 0.05, 0.3])
+    A0 = np.array([0.1, 0.95, 0.5, 0.2]) * m
+    budget = 0.6 * m
+    order = np.argsort(-p)
+    x = np.zeros(4)
+    left = budget / m
+    for v in order:
+        x[v] = min(1 - A0[v] / m, left)
+        left -= x[v]
+    a0 = A0 / m
+    expected = m * np.sum(a0 + p * x + q * a0 * (1 - a0))
+    fast = solve_po(p, q, m, A0, 1, budget)
+    assert fast.adopters == pytest.approx(expected, rel=1e-10)
+    np.testing.assert_allclose(fast.x[:, 0], x, atol=1e-10)
+
+
+def test_zero_budget_and_bad_inputs():
+    m = 1e3
+    res = solve_po([0.1, 0.2], [0.3, 0.1], m, [10.0, 0.0], 5, 0.0)
+    a = trajectory(np.zeros((2, 5)), np.array([0.1, 0.2]), np.array([[0.3] * 5, [0.1] * 5]), np.array([0.01, 0.0]))
+    assert res.adopters == pytest.approx(m * a[:, -1].sum(), rel=1e-12)
+    with pytest.raises(ValueError, match="p \\+ q <= 1"):
+        solve_po([0.8], [0.5], m, [0.0], 3, 10.0)
