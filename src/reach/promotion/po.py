@@ -132,11 +132,13 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
         w = np.maximum(w, floor)
         d = np.einsum("nij,nj,nkj,nk->ni", V, 1 / w, V, pg)
         d = np.where(free, d, 0.0)
+        # Newton decrement: the predicted gain of the step; below round-off there is nothing left to gain
+        converged |= np.sum(pg * d, axis=1) <= 1e-15
         obj_old = _lagrangian(ya, theta, pa, qa, aa)
         step = np.ones(idx.size)
         accepted = converged.copy()
         y_new = ya.copy()
-        for _ls in range(60):
+        for _ls in range(40):
             trial = np.clip(ya + step[:, None] * d, 0.0, 1.0)
             obj = _lagrangian(trial, theta, pa, qa, aa)
             ok = (obj >= obj_old + 1e-4 * np.sum(grad * (trial - ya), axis=1)) & ~accepted
@@ -153,11 +155,13 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
-             tol: float = 1e-11) -> PoResult:
+             theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9) -> PoResult:
     """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
 
-    ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` is a known lower bound on the
-    optimal multiplier (the AGA passes the previous iteration's, Lemma 2)."""
+    ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` / ``theta_hi`` are known bounds
+    on the optimal multiplier (the AGA passes the previous iteration's as the lower one, Lemma 2, and its dual
+    grid's bracket); ``y0`` warm-starts the promoted shares y = x / (1 - a). Wrong bounds are detected and
+    widened, so they only ever cost time."""
     p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
     b = budget / m
     n = p.size
@@ -172,16 +176,24 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
     def to_x(y):
         return y * _nonadopters(y, p, q_eff, a0)[:, :-1]
 
-    y_free, used_free = spend(0.0, np.ones((n, L)))
-    if used_free <= b * (1 + 1e-12):
-        x = to_x(y_free)
-        return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
+    theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above
+    start = np.ones((n, L)) if y0 is None else y0
     lo = max(theta_lo, 0.0)
-    hi = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above this
-    y_lo, used_lo = spend(lo, y_free)
-    if used_lo < b:  # the supplied lower bound was not one; restart from zero
-        lo, y_lo, used_lo = 0.0, y_free, used_free
-    y_hi, used_hi = spend(hi)
+    if lo == 0.0:
+        y_free, used_free = spend(0.0, np.ones((n, L)))
+        if used_free <= b * (1 + 1e-12):
+            x = to_x(y_free)
+            return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
+        y_lo, used_lo = y_free, used_free
+    else:
+        y_lo, used_lo = spend(lo, start)
+        if used_lo <= b:  # not a lower bound after all: start again from zero
+            return solve_po(p, q, m, A0, L, budget, decay, tol=tol)
+    hi = theta_max if theta_hi is None or theta_hi <= lo else min(theta_hi, theta_max)
+    y_hi, used_hi = spend(hi, start)
+    if used_hi > b:  # not an upper bound after all
+        hi = theta_max
+        y_hi, used_hi = spend(hi)
     # Safeguarded secant (Illinois) on B(theta) - b: B is monotone, possibly with jumps where f_v is linear.
     f_lo, f_hi = used_lo - b, used_hi - b
     side = 0
@@ -201,7 +213,7 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
             hi, y_hi, used_hi, f_hi = mid, y_mid, used_mid, f_mid
             f_lo = f_lo / 2 if side == 1 else f_lo
             side = 1
-        if abs(f_mid) <= 1e-11 * max(b, 1e-300):
+        if abs(f_mid) <= 1e-10 * max(b, 1e-300):
             lo = hi = mid
             y_lo = y_hi = y_mid
             used_lo = used_hi = used_mid
