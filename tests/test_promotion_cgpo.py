@@ -58,3 +58,18 @@ def test_greedy_with_the_cvxpy_oracle_agrees():
     paper = greedy(p, q, m, A0, L, budget, K, decay, solver=solve_po_cvxpy)
     assert ours.selected == paper.selected
     assert ours.objective == pytest.approx(paper.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed, c_bar, K", [(0, 0.3, 6), (1, 2.0, 10), (2, 0.05, 3), (3, 5.0, 4)])
+def test_single_period_optimum_is_exact(seed, c_bar, K):
+    """At L = 1 the closed-form knapsack equals exhaustive search, and greedy never beats it."""
+    from reach.promotion.cgpo import single_period_optimum
+
+    rng = np.random.default_rng(seed)
+    p, q, m, A0, decay = corpus(rng, 8, 1)
+    budget = c_bar * m
+    closed = single_period_optimum(p, q, m, A0, budget, K, decay)
+    if closed.stats["exact"]:
+        _, best = exhaustive(p, q, m, A0, 1, budget, K, decay)
+        assert closed.objective == pytest.approx(best, rel=1e-10)
+    assert closed.objective >= greedy(p, q, m, A0, 1, budget, K, decay).objective * (1 - 1e-10)

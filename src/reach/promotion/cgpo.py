@@ -190,6 +190,40 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
                       {"grid_size": grid_size})
 
 
+def single_period_optimum(p, q, m: float, A0, budget: float, K: int, decay=None) -> CgpoResult:
+    """The exact CGPO optimum at L = 1 (the NoD policy): one period of P-BDM is linear in x, so PO is a
+    fractional knapsack -- each impression on v adds p_v adopters, up to v's non-adopters -- and the best set
+    fills the largest p first. Exact whenever the budget is spent within K videos (ties to the smaller index);
+    otherwise this falls back to the accelerated greedy and ``stats['exact']`` is False."""
+    p, q, A0 = (np.asarray(a, dtype=float) for a in (p, q, A0))
+    pp, q_eff, a0 = _as_inputs(p, q, A0 / m, 1, decay)
+    base = m * f_value(np.zeros((pp.size, 1)), pp, q_eff, a0)
+    cap = 1 - a0
+    order = np.lexsort((np.arange(pp.size), -pp))
+    order = order[cap[order] > 0]
+    left = budget / m
+    x = np.zeros(pp.size)
+    chosen: list[int] = []
+    for v in order:
+        if left <= 0 or len(chosen) == K:
+            break
+        x[v] = min(cap[v], left)
+        left -= x[v]
+        chosen.append(int(v))
+    if not (left <= 0 or len(chosen) < K):  # K videos cannot absorb the budget: a cardinality-bound knapsack
+        res = accelerated_greedy(p, q, m, A0, 1, budget, K, decay)
+        res.stats["exact"] = False
+        return res
+    sel = np.array(chosen, dtype=int)
+    xs = x[sel][:, None]
+    value = float(m * f_value(xs, pp[sel], q_eff[sel], a0[sel]).sum()) if sel.size else 0.0
+    theta = float(pp[sel[-1]]) if sel.size and left <= 0 else 0.0
+    po = PoResult(value, xs, theta, float(m * xs.sum()))
+    rest = np.setdiff1d(np.arange(pp.size), sel)
+    gains = [float(m * pp[v] * x[v]) for v in sel]
+    return CgpoResult(chosen, po, float(value + base[rest].sum()), gains, 0, {"exact": True})
+
+
 def exhaustive(p, q, m: float, A0, L: int, budget: float, K: int, decay=None) -> tuple[list[int], float]:
     """The optimal candidate set by trying every subset of size <= K (tiny instances only)."""
     from itertools import combinations
