@@ -15,9 +15,11 @@ configfile: str(Path(workflow.basedir) / "workflow_config.yaml")
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/ingest.smk"
+include: "rules/promotion.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.ingest_scrapes.output,
+        rules.benchmark_promotion.output,

@@ -55,3 +55,31 @@ def ingest_inputs(wildcards):
         return inputs
     root = Path(config["scrapes"]["dir"])
     return {"items_dir": str(root / "items")}
+
+
+# Paper 2 promotion runs: one file pair per (policy, K, L, C-bar, replicate).
+PROMO = config["promotion"]
+PROMO_RUN = "results/promotion/runs/{policy}_K{K}_L{L}_C{cbar}_r{rep}"
+
+
+def table1_runs(kind):
+    return expand(
+        f"{PROMO_RUN}.{kind}.parquet",
+        policy=PROMO["policies"],
+        K=PROMO["K"],
+        L=PROMO["L"],
+        cbar=PROMO["c_bars"],
+        rep=PROMO["replicates"],
+    )
+
+
+def sweep_runs(kind):
+    sweep = PROMO["l_sweep"]
+    return expand(
+        f"{PROMO_RUN}.{kind}.parquet",
+        policy="AGA",
+        K=sweep["K"],
+        L=sweep["L"],
+        cbar=sweep["c_bar"],
+        rep=sweep["replicates"],
+    )

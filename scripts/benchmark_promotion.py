@@ -1,0 +1,50 @@
+"""Rule benchmark_promotion: Table 1, the L sweep (Figures 5-6) and the allocation by (p, q) (Figure 7)."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reach.logs import setup_logging  # noqa: E402
+from reach.promotion.tables import allocation_by_pq, l_sweep, table1, table1_markdown  # noqa: E402
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(smk.log[0], "benchmark_promotion")
+read = lambda files: pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)  # noqa: E731
+published = pd.read_csv(Path(smk.scriptdir).parent / "resources" / "published" / "promotion_table1.csv")
+
+tab = table1(read(smk.input.table_periods), read(smk.input.table_videos), published)
+tab.to_parquet(smk.output.table1, index=False)
+Path(smk.output.table1_md).write_text(table1_markdown(tab))
+log.info("Table 1:\n%s", table1_markdown(tab))
+
+sweep_periods, sweep_videos = read(smk.input.sweep_periods), read(smk.input.sweep_videos)
+sweep = l_sweep(sweep_periods, sweep_videos)
+sweep.to_parquet(smk.output.sweep, index=False)
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+for K, g in sweep.groupby("K"):
+    for ax, col in zip(axes, ["promoted_videos", "total", "direct", "indirect"]):
+        ax.plot(g["L"], g[col], marker="o", label=f"K = {K}")
+        ax.set_xlabel("planning interval L")
+        ax.set_title(col.replace("_", " "))
+axes[0].legend()
+fig.tight_layout()
+fig.savefig(smk.output.sweep_png, dpi=120)
+
+alloc = allocation_by_pq(pd.concat([read(smk.input.table_videos), sweep_videos], ignore_index=True))
+alloc.to_parquet(smk.output.allocation, index=False)
+aga = alloc[alloc["policy"] == "AGA"]
+Ls = sorted(aga["L"].unique())
+fig, axes = plt.subplots(1, len(Ls), figsize=(4 * len(Ls), 3.6), squeeze=False)
+for ax, L in zip(axes[0], Ls):
+    g = aga[aga["L"] == L]
+    ax.scatter(g["p"], g["q"], s=20 + 30 * g["promoted_periods"], alpha=0.6)
+    ax.set_title(f"AGA, L = {L}: promotion periods by (p, q)")
+    ax.set_xlabel("p")
+    ax.set_ylabel("q")
+fig.tight_layout()
+fig.savefig(smk.output.allocation_png, dpi=120)
+log.info("wrote %s", ", ".join(map(str, smk.output)))
