@@ -73,3 +73,20 @@ def test_single_period_optimum_is_exact(seed, c_bar, K):
         _, best = exhaustive(p, q, m, A0, 1, budget, K, decay)
         assert closed.objective == pytest.approx(best, rel=1e-10)
     assert closed.objective >= greedy(p, q, m, A0, 1, budget, K, decay).objective * (1 - 1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_single_period_closed_form_greedy_matches_algorithm_1(seed):
+    """When K videos cannot absorb the budget, the closed-form L = 1 greedy makes Algorithm 1's choices."""
+    from reach.promotion.cgpo import single_period_optimum
+
+    rng = np.random.default_rng(200 + seed)
+    p, q, m, A0, decay = corpus(rng, 12, 1)
+    A0 = np.where(rng.random(12) < 0.5, 0.9 * m, A0)     # many nearly saturated videos: small capacities
+    K = 4
+    budget = 6.0 * m
+    closed = single_period_optimum(p, q, m, A0, budget, K, decay)
+    plain = greedy(p, q, m, A0, 1, budget, K, decay)
+    assert closed.stats["exact"] is False
+    assert closed.selected == plain.selected
+    assert closed.objective == pytest.approx(plain.objective, rel=1e-9)

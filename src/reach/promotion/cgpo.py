@@ -211,9 +211,7 @@ def single_period_optimum(p, q, m: float, A0, budget: float, K: int, decay=None)
         left -= x[v]
         chosen.append(int(v))
     if not (left <= 0 or len(chosen) < K):  # K videos cannot absorb the budget: a cardinality-bound knapsack
-        res = accelerated_greedy(p, q, m, A0, 1, budget, K, decay)
-        res.stats["exact"] = False
-        return res
+        return _single_period_greedy(pp, q_eff, a0, m, budget / m, K, base)
     sel = np.array(chosen, dtype=int)
     xs = x[sel][:, None]
     value = float(m * f_value(xs, pp[sel], q_eff[sel], a0[sel]).sum()) if sel.size else 0.0
@@ -222,6 +220,63 @@ def single_period_optimum(p, q, m: float, A0, budget: float, K: int, decay=None)
     rest = np.setdiff1d(np.arange(pp.size), sel)
     gains = [float(m * pp[v] * x[v]) for v in sel]
     return CgpoResult(chosen, po, float(value + base[rest].sum()), gains, 0, {"exact": True})
+
+
+def _knapsack_fill(p_sorted, cap_sorted, b):
+    """Allocation of budget b to items already sorted by density: fill in order."""
+    before = np.concatenate([[0.0], np.cumsum(cap_sorted)[:-1]])
+    return np.clip(b - before, 0.0, cap_sorted)
+
+
+def _single_period_greedy(pp, q_eff, a0, m, b, K, base) -> CgpoResult:
+    """Algorithm 1 at L = 1 with every marginal gain in closed form: adding w keeps the allocation of the members
+    denser than w, gives w what is left up to its capacity, and refills the less dense members with the rest."""
+    n = pp.size
+    cap = 1 - a0
+    order = np.lexsort((np.arange(n), -pp))           # density order, ties to the smaller index
+    rank = np.empty(n, dtype=int)
+    rank[order] = np.arange(n)
+    in_set = np.zeros(n, dtype=bool)
+    chosen, gains = [], []
+    value = 0.0
+    for _ in range(min(K, n)):
+        members = order[in_set[order]]                # U in density order
+        c_u, p_u = cap[members], pp[members]
+        ccap = np.concatenate([[0.0], np.cumsum(c_u)])
+        cval = np.concatenate([[0.0], np.cumsum(c_u * p_u)])
+        cand = np.flatnonzero(~in_set & (cap > 0))
+        if cand.size == 0:
+            break
+        k = np.searchsorted(rank[members], rank[cand])  # members denser than w: positions < k
+        dense_cap = ccap[k]
+        a_w = np.minimum(cap[cand], np.maximum(b - dense_cap, 0.0))
+        dense_val = np.where(b >= dense_cap, cval[k], 0.0)
+        if members.size:  # when the denser members already exceed b, value is the old fill of the first part
+            old_fill = _knapsack_fill(p_u, c_u, b)
+            old_cum = np.concatenate([[0.0], np.cumsum(old_fill * p_u)])
+            dense_val = np.where(b >= dense_cap, dense_val, old_cum[k])
+        rest = np.maximum(b - dense_cap - a_w, 0.0)
+        target = ccap[k] + rest                      # fill the less dense members up to this cumulative cap
+        j = np.clip(np.searchsorted(ccap, target, side="right") - 1, 0, members.size)
+        partial = np.where(j < members.size, (target - ccap[j]) * np.append(p_u, 0.0)[j], 0.0)
+        tail_val = cval[j] - cval[k] + partial
+        new_value = dense_val + pp[cand] * a_w + tail_val
+        gain = m * (new_value - value)
+        best_pos = int(np.lexsort((cand, -np.round(gain, 9)))[0])
+        w = int(cand[best_pos])
+        chosen.append(w)
+        gains.append(float(gain[best_pos]))
+        in_set[w] = True
+        value = float(new_value[best_pos])
+    sel = np.array(chosen, dtype=int)
+    ordered = sel[np.argsort(rank[sel])]
+    fill = _knapsack_fill(pp[ordered], cap[ordered], b)
+    x = np.zeros((sel.size, 1))
+    x[[chosen.index(v) for v in ordered], 0] = fill
+    adopters = float(m * f_value(x, pp[sel], q_eff[sel], a0[sel]).sum()) if sel.size else 0.0
+    rest_idx = np.setdiff1d(np.arange(n), sel)
+    po = PoResult(adopters, x, float(pp[ordered][fill > 0].min()) if (fill > 0).any() else 0.0, float(m * x.sum()))
+    return CgpoResult(chosen, po, float(adopters + base[rest_idx].sum()), gains, 0, {"exact": False})
 
 
 def exhaustive(p, q, m: float, A0, L: int, budget: float, K: int, decay=None) -> tuple[list[int], float]:
