@@ -52,6 +52,19 @@ def sample_pq(rng: np.random.Generator, n: int, categories: np.ndarray | None = 
     return p, q
 
 
+def pbdm_draw(rng: np.random.Generator, A: np.ndarray, x: np.ndarray, p: np.ndarray, q_eff: np.ndarray,
+              m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One period of the stochastic P-BDM (Section 5.2): round(m x) non-adopters are shown the promotion and
+    adopt with probability p + q_eff A/m (direct), the others with q_eff A/m (indirect). Returns
+    (exposed, direct, indirect); their expectations are the two terms of Eq. 2."""
+    nonadopters = m - A
+    exposed = np.minimum(np.round(x * m).astype(np.int64), nonadopters)
+    share = A / m
+    direct = rng.binomial(exposed, np.clip(p + q_eff * share, 0, 1))
+    indirect = rng.binomial(nonadopters - exposed, np.clip(q_eff * share, 0, 1))
+    return exposed, direct, indirect
+
+
 def plan(policy: str, p, q, A, age, new_last, spec: PlatformSpec, horizon: int) -> np.ndarray:
     """Promotion fractions x (n_videos x horizon) that ``policy`` sets for the next ``horizon`` periods."""
     n = p.size
@@ -114,13 +127,8 @@ def simulate_platform(policy: str, spec: PlatformSpec, seed: int, categories: np
             planned_at, planned_n = t, n_live
         x = np.zeros(n_live)
         x[:planned_n] = schedule[:, t - planned_at]
-        # stochastic P-BDM (Section 5.2): promoted non-adopters adopt with p + q_eff A/m, the rest with q_eff A/m
-        nonadopters = m - A[:n_live]
-        exposed = np.minimum(np.round(x * m).astype(np.int64), nonadopters)
         q_eff = q_all[:n_live] * spec.gamma ** (t - born[:n_live])
-        share = A[:n_live] / m
-        direct = users.binomial(exposed, np.clip(p_all[:n_live] + q_eff * share, 0, 1))
-        indirect = users.binomial(nonadopters - exposed, np.clip(q_eff * share, 0, 1))
+        exposed, direct, indirect = pbdm_draw(users, A[:n_live], x, p_all[:n_live], q_eff, m)
         new = direct + indirect
         A[:n_live] += new
         new_last[:n_live] = new
