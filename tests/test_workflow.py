@@ -62,7 +62,7 @@ def test_dry_run_prints_the_dag():
     out = run_snakemake("-n")
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
-    for rule in ("simulate_world", "render_media", "ingest_scrapes"):
+    for rule in ("simulate_world", "render_media", "ingest_scrapes", "simulate_promotion", "benchmark_promotion"):
         assert rule in text
 
 
@@ -88,9 +88,12 @@ def test_tiny_end_to_end_run_is_complete_and_deterministic(tmp_path):
     assert len(rejected) == rec["rejected"] + summary["creator_posts"]["rejected"]
     for p in videos["media_path"]:
         assert (tmp_path / p).stat().st_size > 1000
-    for rule in ("simulate_world", "ingest_scrapes"):
+    for rule in ("simulate_world", "ingest_scrapes", "benchmark_promotion"):
         assert (res / "logs" / f"{rule}.log").stat().st_size > 0
         assert (res / "benchmarks" / f"{rule}.tsv").exists()
+    table1 = pd.read_parquet(res / "promotion" / "table1.parquet")
+    assert set(table1["policy"]) == {"NoD", "AGA", "ATT", "TIM", "POT"}
+    assert (table1["total_mean"] > 0).all() and "paper_total" in table1.columns
 
     # Nothing to do on a second run; a forced rerun of the world gives byte-identical tables.
     again = run_snakemake("--cores", "2", "--configfile", config, "-d", str(tmp_path), "-n")
