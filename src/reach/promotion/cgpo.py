@@ -172,8 +172,11 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
             f = int(first[k])
             res = solve_po(p[idx], q[idx], m, A0[idx], L, budget, _subset(decay, idx),
                            theta_lo=max(current.theta, theta_prev[v], thetas[f - 1] if f > 0 else 0.0),
-                           theta_hi=thetas[f], y0=shares[idx, f])
+                           theta_hi=thetas[f], y0=shares[idx, f],
+                           prune_below=current.adopters + base[v] + best_gain - tol if best >= 0 else None)
             evaluations += 1
+            if res is None:  # a dual value proved v cannot beat the best so far
+                continue
             theta_prev[v] = res.theta
             gain = res.adopters - current.adopters - base[v]
             if _better(gain, v, best_gain, best, tol):

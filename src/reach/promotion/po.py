@@ -155,75 +155,87 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
-             theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9) -> PoResult:
+             theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9,
+             prune_below: float | None = None) -> PoResult | None:
     """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
 
     ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` / ``theta_hi`` are known bounds
     on the optimal multiplier (the AGA passes the previous iteration's as the lower one, Lemma 2, and its dual
     grid's bracket); ``y0`` warm-starts the promoted shares y = x / (1 - a). Wrong bounds are detected and
-    widened, so they only ever cost time."""
+    widened, so they only ever cost time. With ``prune_below`` (adopters), the solve stops and returns None as
+    soon as a dual value -- an upper bound on the optimum by weak duality -- falls below it (the AGA's pruning)."""
     p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
     b = budget / m
     n = p.size
     if n == 0:
         return PoResult(0.0, np.zeros((0, L)), 0.0, 0.0)
 
+    class _Pruned(Exception):
+        pass
+
     def spend(theta, y0=None):
         y = _solve_h(theta, p, q_eff, a0, y0)
         u = _nonadopters(y, p, q_eff, a0)
+        if prune_below is not None:
+            dual = m * (float(_lagrangian(y, theta, p, q_eff, a0).sum()) + theta * b)  # Eq. 8 at theta
+            if dual < prune_below:
+                raise _Pruned
         return y, float(np.sum(y * u[:, :-1]))
 
     def to_x(y):
         return y * _nonadopters(y, p, q_eff, a0)[:, :-1]
 
-    theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above
-    start = np.ones((n, L)) if y0 is None else y0
-    lo = max(theta_lo, 0.0)
-    if lo == 0.0:
-        y_free, used_free = spend(0.0, np.ones((n, L)))
-        if used_free <= b * (1 + 1e-12):
-            x = to_x(y_free)
-            return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
-        y_lo, used_lo = y_free, used_free
-    else:
-        y_lo, used_lo = spend(lo, start)
-        if used_lo <= b:  # not a lower bound after all: start again from zero
-            return solve_po(p, q, m, A0, L, budget, decay, tol=tol)
-    hi = theta_max if theta_hi is None or theta_hi <= lo else min(theta_hi, theta_max)
-    y_hi, used_hi = spend(hi, start)
-    if used_hi > b:  # not an upper bound after all
-        hi = theta_max
-        y_hi, used_hi = spend(hi)
-    # Safeguarded secant (Illinois) on B(theta) - b: B is monotone, possibly with jumps where f_v is linear.
-    f_lo, f_hi = used_lo - b, used_hi - b
-    side = 0
-    for _ in range(200):
-        if hi - lo <= tol * max(hi, 1e-300):
-            break
-        mid = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
-        if not lo < mid < hi or (hi - lo) < 1e-6 * max(hi, 1e-300) and side > 3:
-            mid = 0.5 * (lo + hi)
-        y_mid, used_mid = spend(mid, y_lo)
-        f_mid = used_mid - b
-        if f_mid > 0:
-            lo, y_lo, used_lo, f_lo = mid, y_mid, used_mid, f_mid
-            f_hi = f_hi / 2 if side == -1 else f_hi
-            side = -1
+    try:
+        theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above
+        start = np.ones((n, L)) if y0 is None else y0
+        lo = max(theta_lo, 0.0)
+        if lo == 0.0:
+            y_free, used_free = spend(0.0, np.ones((n, L)))
+            if used_free <= b * (1 + 1e-12):
+                x = to_x(y_free)
+                return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
+            y_lo, used_lo = y_free, used_free
         else:
-            hi, y_hi, used_hi, f_hi = mid, y_mid, used_mid, f_mid
-            f_lo = f_lo / 2 if side == 1 else f_lo
-            side = 1
-        if abs(f_mid) <= 1e-10 * max(b, 1e-300):
-            lo = hi = mid
-            y_lo = y_hi = y_mid
-            used_lo = used_hi = used_mid
-            break
-    # Spend the budget exactly: mix the two optimal policies on either side of theta* (in x, where f is concave).
-    x_lo, x_hi = to_x(y_lo), to_x(y_hi)
-    w = 0.0 if used_lo == used_hi else float(np.clip((used_lo - b) / (used_lo - used_hi), 0.0, 1.0))
-    x = (1 - w) * x_lo + w * x_hi
-    theta = 0.5 * (lo + hi)
-    return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, theta, float(m * x.sum()))
+            y_lo, used_lo = spend(lo, start)
+            if used_lo <= b:  # not a lower bound after all: start again from zero
+                return solve_po(p, q, m, A0, L, budget, decay, tol=tol, prune_below=prune_below)
+        hi = theta_max if theta_hi is None or theta_hi <= lo else min(theta_hi, theta_max)
+        y_hi, used_hi = spend(hi, start)
+        if used_hi > b:  # not an upper bound after all
+            hi = theta_max
+            y_hi, used_hi = spend(hi)
+        # Safeguarded secant (Illinois) on B(theta) - b: B is monotone, possibly with jumps where f_v is linear.
+        f_lo, f_hi = used_lo - b, used_hi - b
+        side = 0
+        for _ in range(200):
+            if hi - lo <= tol * max(hi, 1e-300):
+                break
+            mid = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+            if not lo < mid < hi or (hi - lo) < 1e-6 * max(hi, 1e-300) and side > 3:
+                mid = 0.5 * (lo + hi)
+            y_mid, used_mid = spend(mid, y_lo)
+            f_mid = used_mid - b
+            if f_mid > 0:
+                lo, y_lo, used_lo, f_lo = mid, y_mid, used_mid, f_mid
+                f_hi = f_hi / 2 if side == -1 else f_hi
+                side = -1
+            else:
+                hi, y_hi, used_hi, f_hi = mid, y_mid, used_mid, f_mid
+                f_lo = f_lo / 2 if side == 1 else f_lo
+                side = 1
+            if abs(f_mid) <= 1e-10 * max(b, 1e-300):
+                lo = hi = mid
+                y_lo = y_hi = y_mid
+                used_lo = used_hi = used_mid
+                break
+        # Spend the budget exactly: mix the two optimal policies on either side of theta* (in x, where f is concave).
+        x_lo, x_hi = to_x(y_lo), to_x(y_hi)
+        w = 0.0 if used_lo == used_hi else float(np.clip((used_lo - b) / (used_lo - used_hi), 0.0, 1.0))
+        x = (1 - w) * x_lo + w * x_hi
+        theta = 0.5 * (lo + hi)
+        return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, theta, float(m * x.sum()))
+    except _Pruned:
+        return None
 
 
 def solve_po_cvxpy(p, q, m: float, A0, L: int, budget: float, decay=None, solver: str = "CLARABEL") -> PoResult:
