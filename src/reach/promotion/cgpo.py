@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from reach.promotion.po import PoResult, _as_inputs, _nonadopters, _solve_h, f_value, solve_po, solve_po_cvxpy
+from reach.promotion.po import PoResult, Pruned, _as_inputs, _nonadopters, _solve_h, f_value, solve_po, solve_po_cvxpy
 
 
 @dataclass
@@ -123,6 +123,7 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
     value_u = np.zeros(thetas.size)      # sum_{u in U} f_u(x_u(theta)), in adopters
     current = PoResult(0.0, np.zeros((0, L)), 0.0, 0.0)
     theta_prev = np.zeros(n)             # theta*(U_{k-1} + v) from the last exact solve of v
+    gain_prev = np.full(n, np.inf)       # an upper bound on v's gain from an earlier iteration (submodularity)
     evaluations = 0
     for _ in range(min(K, n)):
         cand = np.flatnonzero(~in_set)
@@ -140,8 +141,8 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
         w = np.where(has_prev & (s_hi > s_lo), np.clip((b - s_lo) / np.where(s_hi > s_lo, s_hi - s_lo, 1), 0, 1), 0.0)
         mixed = (1 - w) * lower + w * tot_value[np.arange(cand.size), j]  # concavity: f(mix) >= mix of f
         lower = np.maximum(lower, mixed)
-        gain_upper = upper - current.adopters - base[cand]
-        gain_lower = lower - current.adopters - base[cand]
+        gain_upper = np.minimum(upper - current.adopters - base[cand], gain_prev[cand])  # lazy bound (Theorem 3)
+        gain_lower = np.minimum(lower - current.adopters - base[cand], gain_upper)
         # A candidate that would spend nothing at theta*(U) leaves the optimum unchanged: its gain is exactly 0
         # (KKT of Eq. 13 hold for U + w with x_w = 0 and the same multiplier), so it needs no solve.
         y_at = _solve_h(current.theta, pp[cand], q_eff[cand], a0[cand])
@@ -175,10 +176,12 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
                            theta_hi=thetas[f], y0=shares[idx, f],
                            prune_below=current.adopters + base[v] + best_gain - tol if best >= 0 else None)
             evaluations += 1
-            if res is None:  # a dual value proved v cannot beat the best so far
+            if isinstance(res, Pruned):  # a dual value proved v cannot beat the best so far
+                gain_prev[v] = res.bound - current.adopters - base[v]
                 continue
             theta_prev[v] = res.theta
             gain = res.adopters - current.adopters - base[v]
+            gain_prev[v] = gain
             if _better(gain, v, best_gain, best, tol):
                 best, best_gain, best_po = v, gain, res
         chosen.append(best)

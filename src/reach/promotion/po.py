@@ -27,6 +27,13 @@ class PoResult:
     budget_used: float     # m * sum x
 
 
+@dataclass(frozen=True)
+class Pruned:
+    """A solve stopped early: ``bound`` (adopters) is a dual value, an upper bound on the optimum."""
+
+    bound: float
+
+
 def _as_inputs(p, q, a0, L, decay):
     p = np.asarray(p, dtype=float).ravel()
     q = np.asarray(q, dtype=float).ravel()
@@ -95,16 +102,16 @@ def _lagrangian_derivatives(y, theta, p, q_eff, a0):
         mu[:, t] = nxt
         nxt = nxt * Fs[:, t] - theta * y[:, t]
     grad = mu * Fy - theta * s
-    hess = np.zeros((n, L, L))
-    D = np.zeros((n, L))                            # d u_{t-1} / d y
+    Dstack = np.zeros((n, L, L))                    # Dstack[:, t] = d u_{t-1} / d y
+    D = np.zeros((n, L))
     for t in range(L):
-        DD = D[:, :, None] * D[:, None, :]
-        hess += (mu[:, t] * 2 * q_eff[:, t])[:, None, None] * DD
-        cross = (mu[:, t] * -p - theta)[:, None] * D     # F_sy = -p, r_sy = -theta
-        hess[:, :, t] += cross
-        hess[:, t, :] += cross
+        Dstack[:, t] = D
         D = Fs[:, t, None] * D
         D[:, t] += Fy[:, t]
+    curv = mu * 2 * q_eff                           # F_ss = 2 q_t, weighted by the adjoint
+    hess = np.matmul(np.swapaxes(Dstack * curv[:, :, None], 1, 2), Dstack)
+    cross = (mu * -p[:, None] - theta)[:, :, None] * Dstack   # F_sy = -p, r_sy = -theta: row t is e_t D_{t-1}'
+    hess += cross + np.swapaxes(cross, 1, 2)
     return grad, hess
 
 
@@ -130,10 +137,12 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
         w, V = np.linalg.eigh(M)
         floor = 1e-12 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-3)
         w = np.maximum(w, floor)
-        d = np.einsum("nij,nj,nkj,nk->ni", V, 1 / w, V, pg)
+        d = np.matmul(V, (np.matmul(np.swapaxes(V, 1, 2), pg[..., None])[..., 0] / w)[..., None])[..., 0]
         d = np.where(free, d, 0.0)
+        # In near-linear directions the clamped Newton step is huge; no useful step is longer than the box (width 1)
+        d = d / np.maximum(np.abs(d).max(axis=1, keepdims=True), 1.0)
         # Newton decrement: the predicted gain of the step; below round-off there is nothing left to gain
-        converged |= np.sum(pg * d, axis=1) <= 1e-15
+        converged |= np.sum(pg * d, axis=1) <= 1e-13  # J is O(1) per video: below this is round-off
         obj_old = _lagrangian(ya, theta, pa, qa, aa)
         step = np.ones(idx.size)
         accepted = converged.copy()
@@ -141,7 +150,7 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
         for _ls in range(40):
             trial = np.clip(ya + step[:, None] * d, 0.0, 1.0)
             obj = _lagrangian(trial, theta, pa, qa, aa)
-            ok = (obj >= obj_old + 1e-4 * np.sum(grad * (trial - ya), axis=1)) & ~accepted
+            ok = (obj >= obj_old + 1e-4 * np.sum(grad * (trial - ya), axis=1) - 1e-15) & ~accepted
             y_new[ok] = trial[ok]
             accepted |= ok
             if accepted.all():
@@ -156,14 +165,15 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
              theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9,
-             prune_below: float | None = None) -> PoResult | None:
+             prune_below: float | None = None) -> PoResult | Pruned:
     """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
 
     ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` / ``theta_hi`` are known bounds
     on the optimal multiplier (the AGA passes the previous iteration's as the lower one, Lemma 2, and its dual
     grid's bracket); ``y0`` warm-starts the promoted shares y = x / (1 - a). Wrong bounds are detected and
     widened, so they only ever cost time. With ``prune_below`` (adopters), the solve stops and returns None as
-    soon as a dual value -- an upper bound on the optimum by weak duality -- falls below it (the AGA's pruning)."""
+    soon as a dual value -- an upper bound on the optimum by weak duality -- falls below it, and returns that
+    bound as ``Pruned`` (the AGA's pruning)."""
     p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
     b = budget / m
     n = p.size
@@ -171,7 +181,8 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
         return PoResult(0.0, np.zeros((0, L)), 0.0, 0.0)
 
     class _Pruned(Exception):
-        pass
+        def __init__(self, bound):
+            self.bound = bound
 
     def spend(theta, y0=None):
         y = _solve_h(theta, p, q_eff, a0, y0)
@@ -179,7 +190,7 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
         if prune_below is not None:
             dual = m * (float(_lagrangian(y, theta, p, q_eff, a0).sum()) + theta * b)  # Eq. 8 at theta
             if dual < prune_below:
-                raise _Pruned
+                raise _Pruned(dual)
         return y, float(np.sum(y * u[:, :-1]))
 
     def to_x(y):
@@ -234,8 +245,8 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
         x = (1 - w) * x_lo + w * x_hi
         theta = 0.5 * (lo + hi)
         return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, theta, float(m * x.sum()))
-    except _Pruned:
-        return None
+    except _Pruned as stop:
+        return Pruned(stop.bound)
 
 
 def solve_po_cvxpy(p, q, m: float, A0, L: int, budget: float, decay=None, solver: str = "CLARABEL") -> PoResult:
