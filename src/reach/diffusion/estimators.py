@@ -33,9 +33,8 @@ class Observations:
 
     @classmethod
     def build(cls, direct, indirect, x, A_prev, m, decay=1.0) -> "Observations":
-        arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float).ravel() if np.ndim(v) else np.asarray(v, float)
-                                       for v in (direct, indirect, x, A_prev, m, decay)))
-        return cls(*(np.ascontiguousarray(a) for a in arrays))
+        arrays = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (direct, indirect, x, A_prev, m, decay)))
+        return cls(*(np.ascontiguousarray(a).ravel() for a in arrays))
 
     @property
     def new(self) -> np.ndarray:
