@@ -65,8 +65,11 @@ def pbdm_draw(rng: np.random.Generator, A: np.ndarray, x: np.ndarray, p: np.ndar
     return exposed, direct, indirect
 
 
-def plan(policy: str, p, q, A, age, new_last, spec: PlatformSpec, horizon: int) -> np.ndarray:
-    """Promotion fractions x (n_videos x horizon) that ``policy`` sets for the next ``horizon`` periods."""
+def plan(policy: str, p, q, A, age, new_last, spec: PlatformSpec, horizon: int,
+         rng: np.random.Generator | None = None) -> np.ndarray:
+    """Promotion fractions x (n_videos x horizon) that ``policy`` sets for the next ``horizon`` periods.
+    The heuristic policies break ties at random (``rng``; by index without one): POT's score, new adopters
+    last period, is 0 for every video that has none, and an index tie-break would never pick a new upload."""
     n = p.size
     m = float(spec.market)
     decay = spec.gamma ** (age[:, None] + np.arange(horizon)[None, :])
@@ -90,7 +93,8 @@ def plan(policy: str, p, q, A, age, new_last, spec: PlatformSpec, horizon: int) 
         score = new_last.astype(float)           # most new adopters last period (rich get richer)
     else:
         raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
-    chosen = np.lexsort((np.arange(n), -score))[: spec.K]
+    tie = np.arange(n) if rng is None else rng.permutation(n)
+    chosen = np.lexsort((tie, -score))[: spec.K]
     res = solve_po(p[chosen], q[chosen], m, A[chosen], horizon, budget, decay[chosen])
     x[chosen] = res.x
     return x
@@ -103,6 +107,7 @@ def simulate_platform(policy: str, spec: PlatformSpec, seed: int, categories: np
     sees the same videos."""
     arrivals = np.random.default_rng([seed, 1])
     users = np.random.default_rng([seed, 2])
+    ties = np.random.default_rng([seed, 3])
     m = spec.market
     horizon = 1 if policy == "NoD" else spec.L
     total = spec.initial_videos + spec.new_per_period * (spec.periods - 1)
@@ -123,7 +128,7 @@ def simulate_platform(policy: str, spec: PlatformSpec, seed: int, categories: np
         if t % horizon == 0:  # re-plan every L periods (every period for NoD)
             age = t - born[:n_live]
             schedule = plan(policy, p_all[:n_live], q_all[:n_live], A[:n_live].astype(float), age,
-                            new_last[:n_live], spec, horizon)
+                            new_last[:n_live], spec, horizon, ties)
             planned_at, planned_n = t, n_live
         x = np.zeros(n_live)
         x[:planned_n] = schedule[:, t - planned_at]
