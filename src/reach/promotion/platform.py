@@ -77,7 +77,7 @@ def plan(policy: str, p, q, A, age, new_last, spec: PlatformSpec, horizon: int,
     x = np.zeros((n, horizon))
     if n == 0:
         return x
-    if policy == "NoD" and horizon == 1:  # CGPO at L = 1: the exact knapsack optimum
+    if policy in ("AGA", "NoD") and horizon == 1:  # CGPO at L = 1 (NoD, or AGA with L = 1): the knapsack optimum
         res = single_period_optimum(p, q, m, A, budget, spec.K, decay)
         x[res.selected] = res.po.x
         return x
