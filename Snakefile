@@ -16,6 +16,7 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/ingest.smk"
 include: "rules/promotion.smk"
+include: "rules/diffusion.smk"
 
 
 rule all:
@@ -23,3 +24,4 @@ rule all:
     input:
         rules.ingest_scrapes.output,
         rules.benchmark_promotion.output,
+        DIFFUSION_TARGETS,

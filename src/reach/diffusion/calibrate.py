@@ -306,3 +306,61 @@ def _pooled_wmape(panel: Panel, estimates: pd.DataFrame, chosen: dict, stop: np.
                          panel.length)
         out[label(model, method)] = float(np.abs(a_hat - panel.new)[mask].sum() / panel.new[mask].sum())
     return out
+
+
+def fit_single_video(panel: Panel, i: int, gamma: float, fit_share: float = 0.6) -> pd.DataFrame:
+    """Figure 4: one video's coefficients from its own first ``fit_share`` of periods, and the fitted curves over
+    its whole horizon from A_0. P-BDM by D-OLS (with gamma and the observed promotion); BDM by the Bass (1969)
+    regression (m, p, q estimated), or, where that regression has no positive market root, by OLS with the known
+    market. Columns: period, actual, pbdm, bdm (cumulative adopters), plus the coefficients as attrs."""
+    from reach.diffusion.estimators import bass_ols, d_ols, ols
+
+    n = int(panel.length[i])
+    stop = max(2, int(np.floor(fit_share * n)))
+    age = np.arange(n, dtype=float)
+    new = panel.new[i, :n]
+    obs = Observations.build(panel.direct[i, :stop], panel.indirect[i, :stop], panel.exposed[i, :stop] / panel.market,
+                             panel.A_prev[i, :stop], panel.market, gamma ** age[:stop])
+    pb = d_ols(obs)
+    pb_path = simulate_pbdm(pb.p, pb.q, panel.market, panel.exposed[i, :n] / panel.market, gamma=gamma)
+    bd = bass_ols(new[:stop])
+    bdm_label = "BDM-OLS (m estimated)"
+    if not (bd.converged and np.isfinite(bd.m) and bd.m > 0):
+        b = obs.as_bass()
+        bd0 = ols(Observations(b.direct, b.indirect, b.x, b.A_prev, b.m, np.ones(stop)))  # classic BDM: no decay
+        bd = type(bd)(bd0.p, bd0.q, panel.market)
+        bdm_label = "BDM OLS (known market)"
+    bd_path = bass_adopters(bd.p, bd.q, bd.m, n)
+    out = pd.DataFrame({"period": np.arange(n + 1), "actual": np.concatenate([[0.0], np.cumsum(new)]),
+                        "pbdm": pb_path.A, "bdm": bd_path.A})
+    out.attrs = {"video_id": str(panel.video_id[i]), "category": str(panel.categories[panel.category[i]]),
+                 "fit_periods": stop, "pbdm_p": pb.p, "pbdm_q": pb.q, "gamma": gamma, "bdm_p": bd.p, "bdm_q": bd.q,
+                 "bdm_m": bd.m, "bdm_label": bdm_label}
+    return out
+
+
+def example_videos(panel: Panel, n_examples: int = 2, target_length: int = 102) -> list[int]:
+    """Deterministic picks for Figure 4 among videos observed about ``target_length`` periods (the paper's
+    example has 102): the one with the median total adopters (a typical video), then videos whose own BDM-OLS
+    diffusion coefficient is negative (Figure 4(b)), else typical ones next in line."""
+    from reach.diffusion.estimators import bass_ols
+
+    total = panel.new.sum(axis=1)
+    near = np.flatnonzero((np.abs(panel.length - target_length) <= max(10, target_length // 10)) & (total > 0))
+    pool = near if near.size else np.flatnonzero(total > 0)
+    ranked = pool[np.argsort(total[pool], kind="stable")]
+    mid = ranked.size // 2
+    ranked = ranked[np.argsort(np.abs(np.arange(ranked.size) - mid), kind="stable")]  # outward from the median
+    picks = [int(ranked[0])] if ranked.size else []
+    for i in ranked[1:400]:
+        if len(picks) >= n_examples:
+            break
+        stop = max(2, int(np.floor(0.6 * panel.length[i])))
+        if bass_ols(panel.new[i, :stop]).q < 0:
+            picks.append(int(i))
+    for i in ranked[1:]:
+        if len(picks) >= n_examples:
+            break
+        if int(i) not in picks:
+            picks.append(int(i))
+    return picks
