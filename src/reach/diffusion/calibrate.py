@@ -14,6 +14,7 @@ WMAPE_v = sum_t |a_hat - a| / sum_t a over the window (Section 6.2.2).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from reach.diffusion.dynamics import bass_adopters, simulate_pbdm
 from reach.diffusion.estimators import METHODS, Observations
 
 P_BDM, BDM = "P-BDM", "BDM"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ def estimate_categories(panel: Panel, start, end, gamma: float, model: str, meth
             if rows.size:
                 est = METHODS[method](obs.subset(rows))
                 p[k], q[k] = est.p, est.q
+                if not est.converged:
+                    log.warning("%s %s, category %s: optimiser did not report convergence (p=%.4g, q=%.4g)",
+                                model, method, panel.categories[k], est.p, est.q)
         return p, q
     raise ValueError(f"unknown method {method!r}")
 
