@@ -77,16 +77,26 @@ def window_mask(panel: Panel, start: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 def window_rows(panel: Panel, start, end, gamma: float, model: str) -> tuple[Observations, np.ndarray]:
     """Estimation rows of the periods [start_v, end_v) of every video and each row's category code."""
+    obs, cat, age = _rows(panel, start, end, model)
+    return _with_decay(obs, age, gamma), cat
+
+
+def _rows(panel: Panel, start, end, model: str) -> tuple[Observations, np.ndarray, np.ndarray]:
+    """Rows of [start_v, end_v) without decay (decay = 1), their category codes and ages."""
     mask = window_mask(panel, np.broadcast_to(start, panel.length.shape), end)
-    age = np.broadcast_to(np.arange(panel.direct.shape[1]), mask.shape)[mask]
+    age = np.broadcast_to(np.arange(panel.direct.shape[1]), mask.shape)[mask].astype(float)
     obs = Observations.build(panel.direct[mask], panel.indirect[mask], panel.exposed[mask] / panel.market,
-                             panel.A_prev[mask], panel.market, np.power(gamma, age.astype(float)))
+                             panel.A_prev[mask], panel.market, 1.0)
     if model == BDM:
         obs = obs.as_bass()
     elif model != P_BDM:
         raise ValueError(f"model must be {P_BDM!r} or {BDM!r}")
     cat = np.broadcast_to(panel.category[:, None], mask.shape)[mask]
-    return obs, cat
+    return obs, cat, age
+
+
+def _with_decay(obs: Observations, age: np.ndarray, gamma: float) -> Observations:
+    return Observations(obs.direct, obs.indirect, obs.x, obs.A_prev, obs.m, np.power(gamma, age))
 
 
 def _group_ols(obs: Observations, cat: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +129,12 @@ def _group_d_ols(obs: Observations, cat: np.ndarray, K: int) -> tuple[np.ndarray
 def estimate_categories(panel: Panel, start, end, gamma: float, model: str, method: str) -> tuple[np.ndarray, np.ndarray]:
     """(p, q) per category from the rows [start_v, end_v) of its videos."""
     obs, cat = window_rows(panel, start, end, gamma, model)
-    K = panel.categories.size
+    return _estimate(obs, cat, panel.categories, model, method)
+
+
+def _estimate(obs: Observations, cat: np.ndarray, categories: np.ndarray, model: str,
+              method: str) -> tuple[np.ndarray, np.ndarray]:
+    K = categories.size
     if method == "OLS":
         return _group_ols(obs, cat, K)
     if method == "D-OLS":
@@ -135,49 +150,63 @@ def estimate_categories(panel: Panel, start, end, gamma: float, model: str, meth
                 p[k], q[k] = est.p, est.q
                 if not est.converged:
                     log.warning("%s %s, category %s: optimiser did not report convergence (p=%.4g, q=%.4g)",
-                                model, method, panel.categories[k], est.p, est.q)
+                                model, method, categories[k], est.p, est.q)
         return p, q
     raise ValueError(f"unknown method {method!r}")
 
 
-def forecast(panel: Panel, p_v: np.ndarray, q_v: np.ndarray, gamma: float, model: str, start: np.ndarray,
-             end: np.ndarray) -> np.ndarray:
-    """Rollout forecasts of new adopters over [start_v, end_v) per video (padded to the panel; 0 elsewhere),
-    starting from the realised A at start_v and using the observed promotion fractions (P-BDM)."""
+def _window_forecast(panel: Panel, p_v, q_v, gamma: float, model: str, start,
+                     end) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rollouts over [start_v, end_v) as compact (V, span) arrays: (forecast, actual, valid, period index)."""
     T = panel.direct.shape[1]
-    start = np.asarray(start)
-    span = int((np.asarray(end) - start).max()) if start.size else 0
-    out = np.zeros_like(panel.direct)
-    if span <= 0:
-        return out
+    start = np.asarray(start, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    span = max(int((end - start).max()) if start.size else 0, 0)
     idx = start[:, None] + np.arange(span)[None, :]
-    valid = idx < np.asarray(end)[:, None]
+    valid = idx < end[:, None]
     idx_c = np.minimum(idx, T - 1)
+    actual = np.where(valid, np.take_along_axis(panel.direct, idx_c, axis=1)
+                      + np.take_along_axis(panel.indirect, idx_c, axis=1), 0.0)
+    if span == 0:
+        return np.zeros_like(actual), actual, valid, idx
     A0 = panel.A_prev[np.arange(idx.shape[0]), np.minimum(start, T - 1)]
     if model == P_BDM:
         x = np.where(valid, np.take_along_axis(panel.exposed, idx_c, axis=1) / panel.market, 0.0)
         path = simulate_pbdm(p_v, q_v, panel.market, x, gamma=gamma, age0=start, A0=A0)
     else:
         path = bass_adopters(p_v, q_v, panel.market, span, gamma=gamma, age0=start, A0=A0)
-    a_hat = np.where(valid, path.new, 0.0)
+    return np.where(valid, path.new, 0.0), actual, valid, idx
+
+
+def forecast(panel: Panel, p_v: np.ndarray, q_v: np.ndarray, gamma: float, model: str, start: np.ndarray,
+             end: np.ndarray) -> np.ndarray:
+    """Rollout forecasts of new adopters over [start_v, end_v) per video (padded to the panel; 0 elsewhere),
+    starting from the realised A at start_v and using the observed promotion fractions (P-BDM)."""
+    a_hat, _, valid, idx = _window_forecast(panel, p_v, q_v, gamma, model, start, end)
+    out = np.zeros_like(panel.direct)
     rows = np.broadcast_to(np.arange(idx.shape[0])[:, None], idx.shape)
     out[rows[valid], idx[valid]] = a_hat[valid]
     return out
 
 
+def _wmape(a_hat: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    tot = actual.sum(axis=1)
+    err = np.abs(a_hat - actual).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tot > 0, err / tot, np.nan)
+
+
 def wmape(panel: Panel, a_hat: np.ndarray, start, end) -> np.ndarray:
     """WMAPE per video over [start_v, end_v): sum |a_hat - a| / sum a (NaN where no adopters)."""
     mask = window_mask(panel, np.broadcast_to(start, panel.length.shape), end)
-    err = np.where(mask, np.abs(a_hat - panel.new), 0.0).sum(axis=1)
-    tot = np.where(mask, panel.new, 0.0).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(tot > 0, err / tot, np.nan)
+    return _wmape(np.where(mask, a_hat, 0.0), np.where(mask, panel.new, 0.0))
 
 
 def evaluate(panel: Panel, p_k, q_k, gamma, model, fit_start, fit_stop, test_stop) -> np.ndarray:
     """Per-video WMAPE over [fit_stop, test_stop) of category estimates (p_k, q_k)."""
     p_v, q_v = np.asarray(p_k)[panel.category], np.asarray(q_k)[panel.category]
-    return wmape(panel, forecast(panel, p_v, q_v, gamma, model, fit_stop, test_stop), fit_stop, test_stop)
+    a_hat, actual, _, _ = _window_forecast(panel, p_v, q_v, gamma, model, fit_stop, test_stop)
+    return _wmape(a_hat, actual)
 
 
 def select_gamma(panel: Panel, grid, model: str, method: str, fit_share: float,
@@ -187,9 +216,10 @@ def select_gamma(panel: Panel, grid, model: str, method: str, fit_share: float,
     stop = fit_end(panel, fit_share)
     inner = np.maximum(1, np.floor((1.0 - validation_share) * stop).astype(np.int64))
     zero = np.zeros_like(stop)
+    base, cat, age = _rows(panel, zero, inner, model)
     rows = []
     for g in grid:
-        p_k, q_k = estimate_categories(panel, zero, inner, float(g), model, method)
+        p_k, q_k = _estimate(_with_decay(base, age, float(g)), cat, panel.categories, model, method)
         w = evaluate(panel, p_k, q_k, float(g), model, zero, inner, stop)
         rows.append((model, method, float(g), float(np.nanmean(w)), float(np.nanmedian(w))))
     table = pd.DataFrame(rows, columns=["model", "method", "gamma", "validation_wmape_mean", "validation_wmape_median"])
@@ -304,12 +334,11 @@ def calibrate(panel: Panel, grid, fit_share: float = 0.6, validation_share: floa
 def _pooled_wmape(panel: Panel, estimates: pd.DataFrame, chosen: dict, stop: np.ndarray) -> dict:
     """Test-window WMAPE pooled over all videos: sum |a_hat - a| / sum a."""
     out = {}
-    mask = window_mask(panel, stop, panel.length)
     for (model, method), g in chosen.items():
         e = estimates.loc[(estimates["model"] == model) & (estimates["method"] == method)]
-        a_hat = forecast(panel, e["p"].to_numpy()[panel.category], e["q"].to_numpy()[panel.category], g, model, stop,
-                         panel.length)
-        out[label(model, method)] = float(np.abs(a_hat - panel.new)[mask].sum() / panel.new[mask].sum())
+        a_hat, actual, _, _ = _window_forecast(panel, e["p"].to_numpy()[panel.category],
+                                               e["q"].to_numpy()[panel.category], g, model, stop, panel.length)
+        out[label(model, method)] = float(np.abs(a_hat - actual).sum() / actual.sum())
     return out
 
 

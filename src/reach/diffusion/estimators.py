@@ -121,15 +121,18 @@ def _d_mle_blocks(obs: Observations) -> _Binomial:
     return _Binomial(k[keep], n[keep], Z[keep])
 
 
-def binomial_loglik(theta: np.ndarray, b: _Binomial) -> tuple[float, np.ndarray, np.ndarray]:
-    """Log-likelihood sum k log(pi) + (n - k) log(1 - pi), pi = Z theta; its gradient and Hessian (concave)."""
+def binomial_loglik(theta: np.ndarray, b: _Binomial, hessian: bool = True) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """Log-likelihood sum k log(pi) + (n - k) log(1 - pi), pi = Z theta; its gradient and (optionally) its
+    Hessian, which is negative semi-definite (the log-likelihood is concave, Online Section A.2.3)."""
     pi = b.Z @ theta
     pi_c = np.clip(pi, EPS, 1.0 - EPS)
     fail = b.n - b.k
-    ll = float(np.sum(b.k * np.log(pi_c) + fail * np.log1p(-pi_c)))
+    ll = float(b.k @ np.log(pi_c) + fail @ np.log1p(-pi_c))
     w1 = b.k / pi_c - fail / (1.0 - pi_c)
-    w2 = b.k / pi_c**2 + fail / (1.0 - pi_c) ** 2
     grad = b.Z.T @ w1
+    if not hessian:
+        return ll, grad, None
+    w2 = b.k / pi_c**2 + fail / (1.0 - pi_c) ** 2
     hess = -(b.Z * w2[:, None]).T @ b.Z
     return ll, grad, hess
 
@@ -141,7 +144,7 @@ def _maximise(b: _Binomial, start: np.ndarray) -> Estimate:
     scale = max(float(b.n.sum()), 1.0)
 
     def f(theta):
-        ll, g, _ = binomial_loglik(theta, b)
+        ll, g, _ = binomial_loglik(theta, b, hessian=False)
         return -ll / scale, -g / scale
 
     res = optimize.minimize(
@@ -160,12 +163,13 @@ def _maximise(b: _Binomial, start: np.ndarray) -> Estimate:
         except np.linalg.LinAlgError:
             break
         cand = theta + step
-        if cand.min() <= 0 or cand.sum() >= 1 or binomial_loglik(cand, b)[0] < ll - 1e-9 * abs(ll):
+        if cand.min() <= 0 or cand.sum() >= 1 or binomial_loglik(cand, b, hessian=False)[0] < ll - 1e-9 * abs(ll):
             break
         theta = cand
         if np.abs(step).max() < 1e-13:
             break
-    return Estimate(float(theta[0]), float(theta[1]), converged=converged, loglik=binomial_loglik(theta, b)[0])
+    return Estimate(float(theta[0]), float(theta[1]), converged=converged,
+                    loglik=binomial_loglik(theta, b, hessian=False)[0])
 
 
 def _feasible_start(est: Estimate) -> np.ndarray:
