@@ -83,3 +83,10 @@ def sweep_runs(kind):
         cbar=sweep["c_bar"],
         rep=sweep["replicates"],
     )
+
+
+def promotion_pq_inputs(wildcards):
+    """The calibrated category estimates, when new videos draw their (p, q) from them."""
+    if PROMO["pq_source"] == "estimates":
+        return {"estimates": "results/diffusion/estimates.parquet"}
+    return {}

@@ -2,6 +2,8 @@
 # (policy, K, L, C-bar, replicate), then Table 1, the L sweep (Figures 5-6) and the allocation view (Figure 7).
 
 rule simulate_promotion:
+    input:
+        unpack(promotion_pq_inputs),
     output:
         periods=f"{PROMO_RUN}.periods.parquet",
         videos=f"{PROMO_RUN}.videos.parquet",
@@ -13,6 +15,7 @@ rule simulate_promotion:
         rep=r"\d+",
     params:
         platform={k: PROMO[k] for k in ("market", "initial_videos", "new_per_period", "periods", "gamma")},
+        pq_source=PROMO["pq_source"],
         seed=config["seed"],
         code=package_digest("promotion"),
     threads: 1

@@ -61,3 +61,19 @@ def test_promotion_beats_no_promotion():
     none = simulate_platform("TIM", PlatformSpec(**{**TINY.__dict__, "c_bar": 1e-9}), seed=7)[1]["adopters"].sum()
     for policy in ("AGA", "ATT"):
         assert simulate_platform(policy, TINY, seed=7)[1]["adopters"].sum() > none
+
+
+def test_category_estimates_are_the_empirical_distribution():
+    import pandas as pd
+
+    from reach.promotion.platform import category_pq
+
+    est = pd.DataFrame({"category": ["a", "b", "a"], "model": ["P-BDM", "P-BDM", "BDM"],
+                        "method": ["D-OLS", "D-OLS", "OLS"], "gamma": 0.983,
+                        "p": [0.1, 0.3, 0.9], "q": [0.05, 0.02, 0.5]})
+    pq = category_pq(est)
+    p, q = sample_pq(np.random.default_rng(0), 4000, pq)
+    assert set(np.round(p, 6)) == {0.1, 0.3} and set(np.round(q, 6)) == {0.05, 0.02}
+    assert abs(np.mean(p == 0.1) - 0.5) < 0.05
+    with pytest.raises(ValueError, match="no P-BDM D-OLS rows"):
+        category_pq(est[est["model"] == "BDM"])

@@ -33,6 +33,19 @@ class PlatformSpec:
     c_bar: float = 2.0     # average promotion budget per user per period: C = c_bar * m * L (Eq. 4d)
 
 
+def category_pq(estimates: pd.DataFrame, model: str = "P-BDM", method: str = "D-OLS") -> np.ndarray:
+    """The (p, q) of every category from a diffusion estimates table (category, model, method, gamma, p, q):
+    the empirical distribution new videos draw from (Section 6.3.1)."""
+    rows = estimates[(estimates["model"] == model) & (estimates["method"] == method)]
+    if rows.empty:
+        raise ValueError(f"no {model} {method} rows in the estimates table")
+    pq = rows[["p", "q"]].to_numpy(dtype=float)
+    if not np.isfinite(pq).all():
+        raise ValueError(f"non-finite {model} {method} estimates for categories "
+                         f"{list(rows.loc[~np.isfinite(pq).all(axis=1), 'category'])}")
+    return pq
+
+
 def sample_pq(rng: np.random.Generator, n: int, categories: np.ndarray | None = None,
               summary: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(p, q) for n new videos: a category's estimate drawn uniformly (the empirical distribution), or, with no
