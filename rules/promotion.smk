@@ -17,7 +17,7 @@ rule simulate_promotion:
         platform={k: PROMO[k] for k in ("market", "initial_videos", "new_per_period", "periods", "gamma")},
         pq_source=PROMO["pq_source"],
         seed=config["seed"],
-        code=package_digest("promotion"),
+        code=package_digest("promotion", "diffusion/dynamics.py"),
     threads: 1
     resources:
         runtime=30,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reach.diffusion.dynamics import exposure
+from reach.diffusion.dynamics import pbdm_draw as draw_adopters
 from reach.promotion.cgpo import accelerated_greedy, single_period_optimum
 from reach.promotion.po import solve_po
 
@@ -67,14 +69,10 @@ def sample_pq(rng: np.random.Generator, n: int, categories: np.ndarray | None = 
 
 def pbdm_draw(rng: np.random.Generator, A: np.ndarray, x: np.ndarray, p: np.ndarray, q_eff: np.ndarray,
               m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One period of the stochastic P-BDM (Section 5.2): round(m x) non-adopters are shown the promotion and
-    adopt with probability p + q_eff A/m (direct), the others with q_eff A/m (indirect). Returns
-    (exposed, direct, indirect); their expectations are the two terms of Eq. 2."""
-    nonadopters = m - A
-    exposed = np.minimum(np.round(x * m).astype(np.int64), nonadopters)
-    share = A / m
-    direct = rng.binomial(exposed, np.clip(p + q_eff * share, 0, 1))
-    indirect = rng.binomial(nonadopters - exposed, np.clip(q_eff * share, 0, 1))
+    """One period of the stochastic P-BDM (Section 5.2) for promotion fractions x: round(m x) non-adopters are
+    shown the promotion (never more than there are). Returns (exposed, direct, indirect)."""
+    exposed = exposure(A, x, m, stochastic=True).astype(np.int64)
+    direct, indirect = draw_adopters(rng, A, exposed, p, q_eff, m)
     return exposed, direct, indirect
 
 
