@@ -74,15 +74,13 @@ def table1_runs(kind):
 
 
 def sweep_runs(kind):
+    """Figure 5 runs (every K at one budget) and Figure 6 runs (every budget at one K), without repeats."""
     sweep = PROMO["l_sweep"]
-    return expand(
-        f"{PROMO_RUN}.{kind}.parquet",
-        policy="AGA",
-        K=sweep["K"],
-        L=sweep["L"],
-        cbar=sweep["c_bar"],
-        rep=sweep["replicates"],
-    )
+    fig5 = expand(f"{PROMO_RUN}.{kind}.parquet", policy="AGA", K=sweep["K"], L=sweep["L"], cbar=sweep["c_bar"],
+                  rep=sweep["replicates"])
+    fig6 = expand(f"{PROMO_RUN}.{kind}.parquet", policy="AGA", K=sweep["budget_K"], L=sweep["L"],
+                  cbar=sweep["c_bars"], rep=sweep["replicates"])
+    return list(dict.fromkeys(fig5 + fig6))
 
 
 def promotion_pq_inputs(wildcards):

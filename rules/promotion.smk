@@ -45,6 +45,8 @@ rule benchmark_promotion:
         allocation="results/promotion/allocation.parquet",
         allocation_png="results/promotion/allocation.png",
     params:
+        fig5_c_bar=PROMO["l_sweep"]["c_bar"],
+        fig6_K=PROMO["l_sweep"]["budget_K"],
         code=package_digest("promotion"),
     conda:
         "../environment.yml"

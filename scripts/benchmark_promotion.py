@@ -24,13 +24,16 @@ log.info("Table 1:\n%s", table1_markdown(tab))
 sweep_periods, sweep_videos = read(smk.input.sweep_periods), read(smk.input.sweep_videos)
 sweep = l_sweep(sweep_periods, sweep_videos)
 sweep.to_parquet(smk.output.sweep, index=False)
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-for K, g in sweep.groupby("K"):
-    for ax, col in zip(axes, ["promoted_videos", "total", "direct", "indirect"]):
-        ax.plot(g["L"], g[col], marker="o", label=f"K = {K}")
-        ax.set_xlabel("planning interval L")
-        ax.set_title(col.replace("_", " "))
-axes[0].legend()
+fig, axes = plt.subplots(2, 4, figsize=(16, 7.2))
+panels = [(sweep[sweep["c_bar"] == smk.params.fig5_c_bar], "K", "Figure 5 (C-bar = {})".format(smk.params.fig5_c_bar)),
+          (sweep[sweep["K"] == smk.params.fig6_K], "c_bar", "Figure 6 (K = {})".format(smk.params.fig6_K))]
+for row, (data, by, title) in zip(axes, panels):
+    for key, g in data.groupby(by):
+        for ax, col in zip(row, ["promoted_videos", "total", "direct", "indirect"]):
+            ax.plot(g["L"], g[col], marker="o", label=f"{by} = {key:g}")
+            ax.set_xlabel("planning interval L")
+            ax.set_title(f"{title}: {col.replace('_', ' ')}", fontsize=9)
+    row[0].legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(smk.output.sweep_png, dpi=120)
 
