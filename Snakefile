@@ -17,6 +17,9 @@ include: "rules/corpus.smk"
 include: "rules/ingest.smk"
 include: "rules/promotion.smk"
 include: "rules/diffusion.smk"
+include: "rules/media.smk"
+include: "rules/features.smk"
+include: "rules/topics.smk"
 
 
 rule all:
@@ -25,3 +28,4 @@ rule all:
         rules.ingest_scrapes.output,
         rules.benchmark_promotion.output,
         DIFFUSION_TARGETS,
+        FEATURE_TARGETS,

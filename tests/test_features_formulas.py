@@ -100,3 +100,19 @@ def test_post_statistics_columns():
     assert out.shape == (2, 9) and out[0, 2] == 1.0
     with pytest.raises(KeyError, match="ranking"):
         post_statistics(df.drop(columns="ranking"))
+
+
+def test_probe_recovers_a_linear_signal_and_not_a_shuffled_one():
+    from reach.features.probe import cv_r2, impute_standardise, reduce_width
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 30))
+    X[rng.random(X.shape) < 0.05] = np.nan                    # missing values are imputed
+    X[:, 5] = np.nan                                          # an all-NaN column is dropped
+    Z = impute_standardise(X)
+    assert Z.shape == (400, 29) and not np.isnan(Z).any()
+    y = Z[:, :3] @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=400)
+    Y = np.column_stack([y, rng.normal(size=400)])
+    r2 = cv_r2(Z, Y, folds=5, seed=0)
+    assert r2[0] > 0.95 and abs(r2[1]) < 0.05
+    assert reduce_width(Z, 10).shape == (400, 10) and reduce_width(Z[:8], 10).shape == (8, 8)

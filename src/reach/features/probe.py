@@ -42,6 +42,17 @@ def impute_standardise(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(0)) / X.std(0)
 
 
+def reduce_width(X: np.ndarray, max_columns: int = 256, seed: int = 0) -> np.ndarray:
+    """Principal components (randomised SVD) when X is wider than `max_columns`: the probe stays a linear map of
+    the features and takes seconds instead of minutes. Unsupervised (the target is not used)."""
+    k = min(max_columns, X.shape[0])
+    if X.shape[1] <= k:
+        return X
+    from sklearn.decomposition import PCA
+
+    return PCA(k, svd_solver="randomized", random_state=seed).fit_transform(X)
+
+
 def cv_r2(X: np.ndarray, Y: np.ndarray, folds: int = 5, seed: int = 0,
           alphas=tuple(np.logspace(-1, 5, 13))) -> np.ndarray:
     """Out-of-fold R^2 per column of Y of a ridge regression whose penalty is chosen by generalised CV within
