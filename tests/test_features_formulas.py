@@ -116,3 +116,14 @@ def test_probe_recovers_a_linear_signal_and_not_a_shuffled_one():
     r2 = cv_r2(Z, Y, folds=5, seed=0)
     assert r2[0] > 0.95 and abs(r2[1]) < 0.05
     assert reduce_width(Z, 10).shape == (400, 10) and reduce_width(Z[:8], 10).shape == (8, 8)
+
+
+def test_onset_picker_finds_known_peaks_and_respects_the_wait():
+    from reach.features.audio import pick_onsets
+    rate = 31.25                                                    # 16 kHz, hop 512
+    env = np.random.default_rng(1).uniform(0, 0.02, 300)
+    truth = np.array([10, 40, 41, 90, 150, 151, 152, 260])          # 40/41 adjacent: one local maximum (41)
+    env[truth] = [1.0, 0.8, 0.9, 0.7, 0.6, 0.5, 0.9, 0.8]
+    assert pick_onsets(env, rate).tolist() == [10, 41, 90, 150, 152, 260]
+    assert pick_onsets(env, rate, wait_s=0.1).tolist() == [10, 41, 90, 150, 260]   # 152 within 3 frames of 150
+    assert pick_onsets(np.zeros(50), rate).size == 0 and pick_onsets(np.ones(2), rate).size == 0

@@ -193,6 +193,32 @@ def _frames(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(wave, n_fft)[::hop]
 
 
+def pick_onsets(envelope: np.ndarray, frame_rate: float, delta: float = 0.07, avg_s: float = 0.1,
+                wait_s: float = 0.03) -> np.ndarray:
+    """Onset frames of an onset-strength envelope with librosa.onset.onset_detect's default rule (envelope scaled to
+    [0, 1]; a local maximum at least `delta` above the mean over +-`avg_s`; `wait_s` between onsets), written with
+    scipy because librosa's numba peak picker segfaults in a process that has loaded TensorFlow (both bundle LLVM)."""
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import find_peaks
+
+    x = np.asarray(envelope, np.float64)
+    if x.size < 3:
+        return np.zeros(0, int)
+    x = x - x.min()
+    if x.max() > 0:
+        x = x / x.max()
+    avg = max(int(avg_s * frame_rate), 1)
+    local_mean = uniform_filter1d(x, size=2 * avg + 1, mode="constant")
+    peaks, _ = find_peaks(x)
+    peaks = peaks[x[peaks] >= local_mean[peaks] + delta]
+    wait = int(wait_s * frame_rate)
+    kept: list[int] = []
+    for n in peaks:                                   # greedy, in time order, as librosa's peak_pick
+        if not kept or n - kept[-1] > wait:
+            kept.append(int(n))
+    return np.asarray(kept, int)
+
+
 def acoustic_features(wave: np.ndarray, rate: int = RATE, n_fft: int = 512, hop: int = 512) -> np.ndarray:
     """The ACOUSTIC features (in that order) of a mono waveform (32-ms frames, hop `hop`); NaN for an empty one."""
     import librosa
@@ -232,7 +258,7 @@ def acoustic_features(wave: np.ndarray, rate: int = RATE, n_fft: int = 512, hop:
     mel = librosa.feature.melspectrogram(S=power.T, sr=rate, n_mels=40)
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=rate, hop_length=hop)
     env_rate = rate / hop
-    onsets = librosa.onset.onset_detect(onset_envelope=onset, sr=rate, hop_length=hop)
+    onsets = pick_onsets(onset, env_rate)
     duration = wave.size / rate
     o = onset - onset.mean()
     ac = np.fft.irfft(np.abs(np.fft.rfft(o, 2 * o.size)) ** 2)[:o.size]
