@@ -1,0 +1,113 @@
+"""FEI, curve shapes, bands, counterfactual curves and influencer selection against closed forms and the paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reach.causal.fei import (bootstrap_mean_curve, classify_curve_shape, counterfactual_prediction,
+                              fei_central_difference, naive_curve, tier_averages)
+from reach.causal.selection import campaign_impressions_curve, optimal_influencer, selection_heatmap
+
+REPO = Path(__file__).resolve().parents[1]
+GRID = np.linspace(np.log(100), np.log(5e7), 61)
+
+
+def test_central_differences_recover_the_derivative_of_a_known_h():
+    a = np.array([0.5, -1.0, 2.0])
+    h, fei = fei_central_difference(lambda lvl: a * np.sin(lvl) + lvl ** 2 / 10, GRID, epsilon=1e-3)
+    np.testing.assert_allclose(h, a[:, None] * np.sin(GRID) + GRID ** 2 / 10)
+    np.testing.assert_allclose(fei, a[:, None] * np.cos(GRID) + GRID / 5, atol=1e-6)
+    with pytest.raises(ValueError, match="epsilon"):
+        fei_central_difference(lambda lvl: a, GRID, 0.0)
+
+
+def test_tier_averages_of_constant_and_linear_fei():
+    const = np.full((2, GRID.size), 0.3)
+    np.testing.assert_allclose(tier_averages(const, GRID), 0.3)
+    lin = tier_averages(GRID[None, :], GRID)[0]
+    followers = np.exp(GRID)
+    assert lin[0] == pytest.approx(GRID[followers < 1e3].mean())
+    assert lin[2] == pytest.approx(GRID[(followers >= 1e4) & (followers < 5e4)].mean())
+    assert np.all(np.diff(lin) > 0)
+
+
+def test_shape_rule_reproduces_every_label_of_the_papers_table_4():
+    table = pd.read_csv(REPO / "resources" / "published" / "fei_table4.csv")
+    tiers = table[["sub-nano", "nano", "micro", "mid-tier", "macro", "mega"]].to_numpy()
+    predicted = [classify_curve_shape(row) for row in tiers]
+    assert predicted == table["shape"].tolist()
+    assert table["shape"].value_counts().to_dict() == {"linear": 16, "concave": 10, "s_shaped": 4}
+
+
+def test_bootstrap_band_covers_the_true_mean_at_about_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    true_mean = np.array([0.1, 0.3, 0.2])
+    hits = 0
+    reps = 200
+    for r in range(reps):
+        rows = true_mean + rng.standard_normal((150, 3)) * np.array([0.1, 0.2, 0.05])
+        band = bootstrap_mean_curve(rows, n_boot=300, seed=r)
+        hits += int(((band["lower"] <= true_mean) & (true_mean <= band["upper"])).all())
+        assert np.allclose(band["estimate"], rows.mean(0))
+    # three independent coordinates at 95% each: about 0.857 jointly
+    assert 0.78 <= hits / reps <= 0.93
+
+
+def test_bootstrap_band_widens_when_ensemble_members_disagree():
+    rng = np.random.default_rng(1)
+    rows = rng.standard_normal((200, 2)) * 0.05
+    agree = bootstrap_mean_curve(np.stack([rows, rows]), n_boot=400, seed=0)
+    disagree = bootstrap_mean_curve(np.stack([rows - 0.2, rows + 0.2]), n_boot=400, seed=0)
+    assert (disagree["upper"] - disagree["lower"] > 3 * (agree["upper"] - agree["lower"])).all()
+
+
+def test_counterfactual_curve_of_a_constant_elasticity_is_a_power_law():
+    beta, f0, r0 = 0.4, 5e4, 2e5
+    curve = counterfactual_prediction(np.full(GRID.size, beta), GRID, np.log(f0), r0)
+    np.testing.assert_allclose(curve, r0 * (np.exp(GRID) / f0) ** beta, rtol=1e-10)
+
+
+def test_naive_curve_recovers_a_constant_slope():
+    rng = np.random.default_rng(2)
+    lf = rng.uniform(5, 16, 4000)
+    y = 3.0 + 0.6 * lf + rng.standard_normal(lf.size) * 0.3
+    out = naive_curve(lf, y, GRID)
+    inside = ~out["extrapolated"]
+    error = np.abs(out.loc[inside, "elasticity"] - 0.6)
+    assert error.mean() < 0.04 and error.max() < 0.15
+    assert out["extrapolated"].iloc[0] and out["extrapolated"].iloc[-1]
+
+
+def test_optimal_size_matches_the_first_order_condition_of_a_power_law_curve():
+    # R(F) = a F^beta: profit v a F^beta - c F / 1000 peaks at F* = (1000 v a beta / c)^(1 / (1 - beta))
+    a, beta, v, c = 50.0, 0.7, 0.02, 10.0
+    fine = np.linspace(np.log(100), np.log(5e7), 20001)
+    s = optimal_influencer(fine, a * np.exp(fine) ** beta, v, c)
+    f_star = (1000 * v * a * beta / c) ** (1 / (1 - beta))
+    assert s.followers == pytest.approx(f_star, rel=2e-3)
+    assert s.profit == pytest.approx(v * a * f_star ** beta - c * f_star / 1000, rel=1e-6)
+    assert 1e4 <= s.micro_followers < 5e4 and s.mega_followers >= 1e6 and s.micro_profit <= s.profit
+    row = s.as_row()
+    assert row["gain_vs_micro"] == pytest.approx((s.profit - s.micro_profit) / s.micro_profit)
+
+
+def test_heatmap_moves_the_optimum_down_as_pay_rises_and_up_as_revenue_rises():
+    fine = np.linspace(np.log(100), np.log(5e7), 4001)
+    curve = 50.0 * np.exp(fine) ** 0.7
+    hm = selection_heatmap(fine, curve, revenues=np.array([0.01, 0.02, 0.04]), costs_per_1k=np.array([5, 10, 20]))
+    table = hm.pivot(index="cost_per_1k_followers", columns="revenue_per_impression", values="optimal_followers")
+    assert (np.diff(table.to_numpy(), axis=0) < 0).all() and (np.diff(table.to_numpy(), axis=1) > 0).all()
+
+
+def test_campaign_curve_anchors_each_video_on_its_own_impressions():
+    beta = np.array([0.3, 0.6])
+    observed = np.array([np.log(2e4), np.log(3e5)])
+    h_grid = beta[:, None] * GRID[None, :] + np.array([1.0, -2.0])[:, None]
+    h_obs = beta * observed + np.array([1.0, -2.0])
+    curve = campaign_impressions_curve(h_grid, h_obs, np.array([1e5, 4e5]))
+    expected = (1e5 * (np.exp(GRID) / 2e4) ** 0.3 + 4e5 * (np.exp(GRID) / 3e5) ** 0.6) / 2
+    np.testing.assert_allclose(curve, expected, rtol=1e-10)
