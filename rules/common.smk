@@ -88,3 +88,11 @@ def promotion_pq_inputs(wildcards):
     if PROMO["pq_source"] == "estimates":
         return {"estimates": "results/diffusion/estimates.parquet"}
     return {}
+
+
+def campaign_selections(wildcards):
+    """One optimal-influencer table per sponsored campaign (the list is known once ingestion has run)."""
+    import pandas as pd
+
+    campaigns = pd.read_csv(checkpoints.list_campaigns.get().output[0], sep="\t")
+    return expand("results/causal/selection/{campaign}.csv", campaign=campaigns["slug"])

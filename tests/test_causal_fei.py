@@ -18,11 +18,11 @@ GRID = np.linspace(np.log(100), np.log(5e7), 61)
 
 def test_central_differences_recover_the_derivative_of_a_known_h():
     a = np.array([0.5, -1.0, 2.0])
-    h, fei = fei_central_difference(lambda lvl: a * np.sin(lvl) + lvl ** 2 / 10, GRID, epsilon=1e-3)
+    h, fei = fei_central_difference(lambda lv: a[:, None] * np.sin(lv) + lv ** 2 / 10, GRID, epsilon=1e-3)
     np.testing.assert_allclose(h, a[:, None] * np.sin(GRID) + GRID ** 2 / 10)
     np.testing.assert_allclose(fei, a[:, None] * np.cos(GRID) + GRID / 5, atol=1e-6)
     with pytest.raises(ValueError, match="epsilon"):
-        fei_central_difference(lambda lvl: a, GRID, 0.0)
+        fei_central_difference(lambda lv: a[:, None] + lv, GRID, 0.0)
 
 
 def test_tier_averages_of_constant_and_linear_fei():

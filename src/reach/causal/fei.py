@@ -17,18 +17,19 @@ TIER_NAMES: tuple[str, ...] = tuple(t[0] for t in TIERS)
 SHAPES: tuple[str, ...] = ("s_shaped", "linear", "concave")
 
 
-def fei_central_difference(h_at: Callable[[float], np.ndarray], log_followers_grid: np.ndarray,
+def fei_central_difference(h_on_grid: Callable[[np.ndarray], np.ndarray], log_followers_grid: np.ndarray,
                            epsilon: float) -> tuple[np.ndarray, np.ndarray]:
     """h and FEI = HME on the grid for every row (Eqs. 8-9): FEI(l | x) = (h(l + eps, x) - h(l - eps, x)) / 2 eps.
 
-    `h_at(l)` returns h(l, x_j) for every row j at one log-follower value. Returns (h, fei), each rows x grid.
+    `h_on_grid(levels)` returns h(l, x_j) for every row j (rows) at every log-follower level (columns).
+    Returns (h, fei), each rows x grid.
     """
     if epsilon <= 0:
         raise ValueError(f"epsilon must be positive, got {epsilon}")
     grid = np.asarray(log_followers_grid, float)
-    h = np.stack([np.asarray(h_at(float(lvl)), float) for lvl in grid], axis=1)
-    up = np.stack([np.asarray(h_at(float(lvl + epsilon)), float) for lvl in grid], axis=1)
-    down = np.stack([np.asarray(h_at(float(lvl - epsilon)), float) for lvl in grid], axis=1)
+    h = np.atleast_2d(np.asarray(h_on_grid(grid), float))
+    up = np.atleast_2d(np.asarray(h_on_grid(grid + epsilon), float))
+    down = np.atleast_2d(np.asarray(h_on_grid(grid - epsilon), float))
     return h, (up - down) / (2.0 * epsilon)
 
 
@@ -67,15 +68,12 @@ def classify_curve_shape(tier_fei: np.ndarray, linear_cv: float = 0.4) -> str:
     return "concave" if int(np.argmax(v)) == 0 else "s_shaped"
 
 
-def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
-                         rows: np.ndarray | None = None) -> pd.DataFrame:
-    """Average curve over rows with a percentile bootstrap band (Figures 6-8: "95% confidence intervals for the mean,
-    computed by bootstrapping").
+def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Bootstrap replicates (n_boot x grid) of the average curve over rows.
 
-    `curves` is members x rows x grid (an ensemble of bootstrap-trained models) or rows x grid. Each bootstrap draw
-    resamples rows with replacement and, with several members, also draws one member, so the band carries both
-    the sampling and the estimation uncertainty. Returns columns estimate, lower, upper (one row per grid point).
-    """
+    `curves` is members x rows x grid (an ensemble of bootstrap-trained models) or rows x grid. Each draw resamples
+    rows with replacement and, with several members, also draws one member, so the replicates carry both the
+    sampling and the estimation uncertainty."""
     c = np.asarray(curves, float)
     if c.ndim == 2:
         c = c[None]
@@ -89,6 +87,18 @@ def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: floa
     for b in range(n_boot):
         weights = rng.multinomial(n, np.full(n, 1.0 / n)) / n
         draws[b] = weights @ c[rng.integers(m)]
+    return draws
+
+
+def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
+                         rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Average curve over rows with a percentile bootstrap band (Figures 6-8: "95% confidence intervals for the mean,
+    computed by bootstrapping"); see `bootstrap_draws`. Returns columns estimate, lower, upper (one row per grid
+    point)."""
+    c = np.asarray(curves, float)
+    c = c[None] if c.ndim == 2 else c
+    c = c if rows is None else c[:, rows]
+    draws = bootstrap_draws(c, n_boot, seed)
     alpha = (1.0 - level) / 2.0
     return pd.DataFrame({"estimate": c.mean(axis=(0, 1)), "lower": np.quantile(draws, alpha, axis=0),
                          "upper": np.quantile(draws, 1.0 - alpha, axis=0)})

@@ -1,0 +1,204 @@
+# Paper 1, Sections 3.2-4.4: Deep IV (Eqs. 1-6), the IV validity test (Eq. 7), FEI curves and tables (Eqs. 8-10,
+# Figures 3 and 6-11, Table 4) and optimal influencer size (Section 4.4, Figure 12).
+CAUSAL = config["causal"]
+CAUSAL_MEMBERS = list(range(CAUSAL["members"]))
+CAUSAL_DESIGN = {
+    "videos": "results/ingest/videos.parquet",
+    "representation": "results/represent/r.parquet",
+    "post": "results/features/post.npz",
+}
+CAUSAL_TARGETS = [
+    "results/causal/fei_grid.parquet",
+    "results/causal/validity.json",
+    "results/causal/tables/campaign_tiers.parquet",
+    "results/causal/selection.parquet",
+]
+if use_synthetic_world():
+    CAUSAL_TARGETS.append("results/causal/truth_check.csv")
+
+
+rule train_deepiv:
+    input:
+        **CAUSAL_DESIGN,
+    output:
+        weights="results/causal/deepiv/member-{member}.safetensors",
+        meta="results/causal/deepiv/member-{member}.json",
+        history="results/causal/deepiv/history-{member}.parquet",
+    params:
+        deepiv=CAUSAL["deepiv"],
+        bootstrap=CAUSAL["bootstrap_members"],
+        seed=config["seed"],
+        code=package_digest("causal/deepiv.py", "causal/design.py"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/train_deepiv/member-{member}.log",
+    benchmark:
+        "results/benchmarks/train_deepiv/member-{member}.tsv"
+    script:
+        "../scripts/train_deepiv.py"
+
+
+rule estimate_fei:
+    input:
+        **CAUSAL_DESIGN,
+        members=expand("results/causal/deepiv/member-{member}.safetensors", member=CAUSAL_MEMBERS),
+    output:
+        grid="results/causal/fei_grid.parquet",
+        members="results/causal/fei_members.npz",
+        residuals="results/causal/residuals.parquet",
+    params:
+        follower_grid=config["follower_grid"],
+        epsilon=CAUSAL["fei_epsilon"],
+        code=package_digest("causal/deepiv.py", "causal/design.py", "causal/fei.py"),
+    threads: 2
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/estimate_fei.log",
+    benchmark:
+        "results/benchmarks/estimate_fei.tsv"
+    script:
+        "../scripts/estimate_fei.py"
+
+
+rule iv_validity:
+    input:
+        **CAUSAL_DESIGN,
+        residuals="results/causal/residuals.parquet",
+    output:
+        "results/causal/validity.json",
+    params:
+        validity=CAUSAL["validity"],
+        seed=config["seed"],
+        code=package_digest("causal/validity.py", "causal/design.py"),
+    threads: 2
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/iv_validity.log",
+    benchmark:
+        "results/benchmarks/iv_validity.tsv"
+    script:
+        "../scripts/iv_validity.py"
+
+
+rule fei_tables:
+    input:
+        videos="results/ingest/videos.parquet",
+        members="results/causal/fei_members.npz",
+        topics="results/topics/hashtags.parquet",
+    output:
+        average="results/causal/tables/average.parquet",
+        by_tactic="results/causal/tables/by_tactic.parquet",
+        by_topic="results/causal/tables/by_topic.parquet",
+        campaign_tiers="results/causal/tables/campaign_tiers.parquet",
+        campaign_curves="results/causal/tables/campaign_curves.parquet",
+        naive="results/causal/tables/naive.parquet",
+        table4="results/causal/tables/table4.md",
+        fig3="results/causal/figures/fig3_naive_vs_causal.png",
+        fig6="results/causal/figures/fig6_average.png",
+        fig7="results/causal/figures/fig7_tactic.png",
+        fig8="results/causal/figures/fig8_topic.png",
+        fig9="results/causal/figures/fig9_11_campaigns.png",
+    params:
+        n_boot=CAUSAL["n_boot"],
+        linear_cv=CAUSAL["linear_cv"],
+        naive_df=CAUSAL["naive_df"],
+        seed=config["seed"],
+        code=package_digest("causal/fei.py", "causal/figures.py", "tiers.py"),
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/fei_tables.log",
+    benchmark:
+        "results/benchmarks/fei_tables.tsv"
+    script:
+        "../scripts/fei_tables.py"
+
+
+checkpoint list_campaigns:
+    input:
+        videos="results/ingest/videos.parquet",
+    output:
+        "results/causal/campaigns.tsv",
+    params:
+        code=package_digest("scrape/safety.py"),
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/list_campaigns.log",
+    benchmark:
+        "results/benchmarks/list_campaigns.tsv"
+    script:
+        "../scripts/list_campaigns.py"
+
+
+rule select_influencer:
+    input:
+        videos="results/ingest/videos.parquet",
+        campaigns="results/causal/campaigns.tsv",
+        members="results/causal/fei_members.npz",
+    output:
+        selection="results/causal/selection/{campaign}.csv",
+        heatmap="results/causal/selection/{campaign}_heatmap.parquet",
+        figure="results/causal/selection/{campaign}_fig12.png",
+    params:
+        selection=CAUSAL["selection"],
+        code=package_digest("causal/selection.py", "causal/figures.py"),
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/select_influencer/{campaign}.log",
+    benchmark:
+        "results/benchmarks/select_influencer/{campaign}.tsv"
+    script:
+        "../scripts/select_influencer.py"
+
+
+rule gather_selection:
+    input:
+        campaign_selections,
+    output:
+        "results/causal/selection.parquet",
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/gather_selection.log",
+    benchmark:
+        "results/benchmarks/gather_selection.tsv"
+    script:
+        "../scripts/gather_selection.py"
+
+
+rule check_fei_truth:
+    input:
+        **CAUSAL_DESIGN,
+        members="results/causal/fei_members.npz",
+        residuals="results/causal/residuals.parquet",
+        average="results/causal/tables/average.parquet",
+        naive="results/causal/tables/naive.parquet",
+        campaign_tiers="results/causal/tables/campaign_tiers.parquet",
+        truth_videos="results/synthetic/truth/videos.parquet",
+        truth_grid="results/synthetic/truth/fei_grid.parquet",
+        truth_campaigns="results/synthetic/truth/campaign_tiers.parquet",
+    output:
+        table="results/causal/truth_check.csv",
+        figure="results/causal/figures/truth_average.png",
+    params:
+        validity=CAUSAL["validity"],
+        seed=config["seed"],
+        code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py"),
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/check_fei_truth.log",
+    benchmark:
+        "results/benchmarks/check_fei_truth.tsv"
+    script:
+        "../scripts/check_fei_truth.py"

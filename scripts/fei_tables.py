@@ -1,0 +1,112 @@
+"""Rule fei_tables: average FEI and counterfactual prediction curves with bootstrap bands (Figure 6), by engagement
+tactic (Figure 7) and topic (Figure 8), campaign FEI by influencer tier with curve shapes (Table 4, Figures 9-11),
+and the naive correlational curve (Figure 3)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from reach.causal.fei import (TIER_NAMES, bootstrap_draws, bootstrap_mean_curve, classify_curve_shape,
+                              counterfactual_prediction, naive_curve, tier_averages)
+from reach.causal.figures import average_figure, campaigns_figure, grouped_figure, naive_figure
+from reach.causal.selection import campaign_impressions_curve
+from reach.logs import setup_logging
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(smk.log[0], "fei_tables")
+p = smk.params
+with np.load(smk.input.members, allow_pickle=False) as d:
+    members = {k: d[k] for k in d.files}
+fei = members["fei"].astype(np.float64)                     # members x videos x grid
+h = members["h"].astype(np.float64).mean(axis=0)            # ensemble mean h, videos x grid
+h_observed = members["h_observed"].astype(np.float64).mean(axis=0)
+grid = members["log_followers_grid"]
+videos = pd.read_parquet(smk.input.videos)
+ids = videos["video_id"].astype(str).to_numpy()
+if members["video_id"].astype(str).tolist() != ids.tolist():
+    raise ValueError(f"{smk.input.members} is not aligned to {smk.input.videos}")
+log.info("%d ensemble members, %d videos, %d grid points", fei.shape[0], fei.shape[1], grid.size)
+seed = int(p.seed)
+alpha = 0.025
+
+# Figure 6: the average curve; the counterfactual curve anchored on average impressions at the average log
+# followers (footnote 12), with its band from the same bootstrap draws
+average = bootstrap_mean_curve(fei, p.n_boot, seed)
+average.insert(0, "log_followers", grid)
+anchor_l, anchor_r = float(videos["log_followers"].mean()), float(videos["impressions"].mean())
+draws = bootstrap_draws(fei, p.n_boot, seed)
+paths = np.stack([counterfactual_prediction(d, grid, anchor_l, anchor_r) for d in draws])
+average["impressions"] = counterfactual_prediction(average["estimate"].to_numpy(), grid, anchor_l, anchor_r)
+average["impressions_lower"] = np.quantile(paths, alpha, axis=0)
+average["impressions_upper"] = np.quantile(paths, 1 - alpha, axis=0)
+average.to_parquet(smk.output.average, index=False)
+
+
+def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
+    parts = []
+    for k, (value, idx) in enumerate(sorted(labels.groupby(labels).groups.items())):
+        rows = labels.index.get_indexer(idx)
+        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows)
+        band.insert(0, "log_followers", grid)
+        band.insert(0, "n_videos", rows.size)
+        band.insert(0, name, value)
+        parts.append(band)
+    return pd.concat(parts, ignore_index=True)
+
+
+tactic = pd.Series(videos["engagement_tactic"].to_numpy(), index=np.arange(len(videos))).dropna()
+by_tactic = grouped(tactic, "engagement_tactic")
+by_tactic.to_parquet(smk.output.by_tactic, index=False)
+topics = pd.read_parquet(smk.input.topics).set_index("hashtag")["topic"]
+topic = pd.Series(videos["hashtag"].map(topics).to_numpy(), index=np.arange(len(videos)))
+log.info("topics: %s (%d videos without a topic)", topic.value_counts().to_dict(), int(topic.isna().sum()))
+by_topic = grouped(topic.dropna(), "topic")
+by_topic.to_parquet(smk.output.by_topic, index=False)
+
+# Table 4: per sponsored campaign (a commerce hashtag), tier averages of its videos' FEI, bands and the shape
+campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hashtag"].unique())
+tier_rows, curve_parts = [], []
+for k, tag in enumerate(campaigns):
+    rows = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
+    member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid)            # members x tiers
+    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows), grid)
+    estimate = member_tiers.mean(axis=0)
+    row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv)}
+    row.update({t: v for t, v in zip(TIER_NAMES, estimate)})
+    row.update({f"{t}_lower": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, alpha, axis=0))})
+    row.update({f"{t}_upper": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, 1 - alpha, axis=0))})
+    tier_rows.append(row)
+    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows)
+    band.insert(0, "log_followers", grid)
+    band.insert(0, "hashtag", tag)
+    band["impressions"] = campaign_impressions_curve(h[rows], h_observed[rows], videos["impressions"].to_numpy()[rows])
+    curve_parts.append(band)
+campaign_tiers = pd.DataFrame(tier_rows)
+campaign_tiers.to_parquet(smk.output.campaign_tiers, index=False)
+campaign_curves = pd.concat(curve_parts, ignore_index=True) if curve_parts else pd.DataFrame()
+campaign_curves.to_parquet(smk.output.campaign_curves, index=False)
+with open(smk.output.table4, "w") as f:
+    f.write("| campaign | shape | " + " | ".join(TIER_NAMES) + " |\n|---|---|" + "---|" * len(TIER_NAMES) + "\n")
+    for row in tier_rows:
+        f.write(f"| #{row['hashtag']} | {row['shape']} | " + " | ".join(f"{row[t]:.2f}" for t in TIER_NAMES) + " |\n")
+log.info("campaign shapes: %s", json.dumps({r["hashtag"]: r["shape"] for r in tier_rows}))
+
+# Figure 3: the naive curve, a flexible regression of log impressions on log followers alone
+naive = naive_curve(videos["log_followers"].to_numpy(), videos["log_impressions"].to_numpy(), grid, df=p.naive_df)
+naive.to_parquet(smk.output.naive, index=False)
+
+average_figure(average, smk.output.fig6)
+grouped_figure(by_tactic, "engagement_tactic", smk.output.fig7, "Average FEI by engagement tactic")
+grouped_figure(by_topic, "topic", smk.output.fig8, "Average FEI by topic")
+naive_figure(naive, average, smk.output.fig3)
+if tier_rows:
+    campaigns_figure(campaign_curves, campaign_tiers[["hashtag", "shape"]], smk.output.fig9)
+else:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.text(0.5, 0.5, "no sponsored campaigns in this corpus", ha="center")
+    fig.savefig(smk.output.fig9)
+log.info("average FEI peaks at %.0f followers (%.3f)", np.exp(grid[int(np.argmax(average["estimate"]))]),
+         float(average["estimate"].max()))

@@ -1,0 +1,1 @@
+"""Causal stage of paper 1: Deep IV, the IV validity test, FEI and influencer selection."""

@@ -1,0 +1,46 @@
+"""The Deep IV design of paper 1, Eq. 6: t = log followers, z = log past average hearts, x = [r, post statistics],
+y = log impressions, aligned row by row on video_id (any misalignment or missing value is an error)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Design:
+    video_id: np.ndarray
+    t: np.ndarray            # log followers at posting (treatment)
+    z: np.ndarray            # log past average hearts (instrument)
+    x: np.ndarray            # [r, post statistics]
+    y: np.ndarray            # log impressions at day 14
+    x_columns: list[str]
+
+
+def build_design(videos: pd.DataFrame, representation: pd.DataFrame, post_values: np.ndarray,
+                 post_video_id: np.ndarray, post_columns: list[str], source: str = "videos.parquet") -> Design:
+    """Eq. 6's arrays in videos order. `representation` has video_id and r_0..r_{d-1}; the post statistics come
+    from the feature stage (an array aligned to its own video_id list)."""
+    ids = videos["video_id"].astype(str).to_numpy()
+    r_cols = sorted((c for c in representation.columns if c.startswith("r_")), key=lambda c: int(c[2:]))
+    if not r_cols:
+        raise ValueError("the representation table has no r_<k> columns")
+    rep = representation.assign(video_id=representation["video_id"].astype(str)).set_index("video_id")
+    missing = [v for v in ids if v not in rep.index]
+    if missing:
+        raise ValueError(f"{len(missing)} videos of {source} have no representation r, e.g. {missing[:3]}")
+    post_ids = np.asarray(post_video_id).astype(str)
+    if post_ids.tolist() != ids.tolist():
+        raise ValueError(f"post statistics are not aligned to {source} (first differing row: "
+                         f"{int(np.argmax(post_ids != ids)) if post_ids.size == ids.size else 'length differs'})")
+    x = np.column_stack([rep.loc[ids, r_cols].to_numpy(float), np.asarray(post_values, float)])
+    arrays = {"t": videos["log_followers"].to_numpy(float), "z": videos["log_past_avg_hearts"].to_numpy(float),
+              "y": videos["log_impressions"].to_numpy(float)}
+    for name, values in {**arrays, "x": x}.items():
+        bad = ~np.isfinite(values) if values.ndim == 1 else ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name} is missing or infinite for {int(bad.sum())} videos of {source}, "
+                             f"e.g. video {ids[np.argmax(bad)]}")
+    return Design(ids, arrays["t"], arrays["z"], x, arrays["y"], [*r_cols, *post_columns])
