@@ -1,0 +1,31 @@
+"""Rule iv_validity: the instrument's first-stage strength (relevance) and the validity check of Eq. 7 (Li et al.
+2022): gamma = 1 - loss(model of e^ from x, z) / loss(zero) on held-out videos, with a permutation p-value."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from reach.causal.design import build_design
+from reach.causal.validity import first_stage_strength, iv_validity
+from reach.logs import setup_logging
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = setup_logging(smk.log[0], "iv_validity")
+p = smk.params
+videos = pd.read_parquet(smk.input.videos)
+with np.load(smk.input.post, allow_pickle=False) as d:
+    post = {k: d[k] for k in d.files}
+design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
+                      [str(c) for c in post["meta_columns"]], source=smk.input.videos)
+residuals = pd.read_parquet(smk.input.residuals)
+if residuals["video_id"].astype(str).tolist() != design.video_id.tolist():
+    raise ValueError(f"{smk.input.residuals} is not aligned to {smk.input.videos}")
+strength = first_stage_strength(design.t, design.z, design.x)
+validity = iv_validity(residuals["residual"].to_numpy(float), design.x, design.z, seed=int(p.seed), **p.validity)
+out = {"instrument": "log past average hearts", "treatment": "log followers",
+       "instrument_sources": videos["instrument_source"].value_counts().to_dict(),
+       "first_stage": strength, "validity": validity}
+with open(smk.output[0], "w") as f:
+    json.dump(out, f, indent=2, default=float)
+log.info("first stage %s; validity %s", strength, validity)
