@@ -6,7 +6,7 @@ SNAKEMAKE := $(VENV)/bin/snakemake
 APT_TOOLS := ffmpeg espeak-ng
 STAMP := $(VENV)/.installed
 
-.PHONY: all env tools report test lint bench clean
+.PHONY: all env tools report test test-slurm lint bench clean
 
 all: env
 	$(SNAKEMAKE) --cores all
@@ -38,6 +38,11 @@ report: env
 
 test: env
 	$(VENV)/bin/pytest -n 2 tests
+
+# The tiny workflow through a real one-node Slurm on localhost (as root: installs slurm-wlm and munge when missing,
+# starts and stops its own daemons), compared with a local run. Not part of `make test`.
+test-slurm: env
+	bash tests/slurm/run.sh
 
 lint: env
 	$(SNAKEMAKE) --lint

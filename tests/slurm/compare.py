@@ -1,0 +1,115 @@
+"""Compare two working directories of the workflow (a Slurm run and a local run) output by output.
+
+usage: python tests/slurm/compare.py SLURM_DIR LOCAL_DIR
+
+Every file under results/ of either run is compared by content: Parquet tables with pandas (values, dtypes, index,
+column order), .npz archives array by array (same keys, dtypes, shapes, values; NaN equals NaN), JSON by parsed
+value, everything else byte for byte. The only files left out are those that legitimately differ between two
+correct runs, listed in NON_DETERMINISTIC with the reason. Exit status 0 when every other file matches.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Path patterns (relative to the working directory) whose content depends on when and where a job ran.
+NON_DETERMINISTIC = {
+    "results/logs/*": "log lines carry timestamps, durations, process ids and progress bars",
+    "results/benchmarks/*": "wall time, memory and I/O of each job (the measurements of benchmarks/scale.py)",
+}
+
+
+def excluded(rel: str) -> str | None:
+    for pattern, why in NON_DETERMINISTIC.items():
+        if fnmatch.fnmatch(rel, pattern):
+            return why
+    return None
+
+
+def same_parquet(a: Path, b: Path) -> str | None:
+    try:
+        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+    except AssertionError as err:
+        return str(err).splitlines()[0] if str(err) else "tables differ"
+    return None
+
+
+def same_npz(a: Path, b: Path) -> str | None:
+    with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
+        if sorted(x.files) != sorted(y.files):
+            return f"keys differ: {sorted(x.files)} vs {sorted(y.files)}"
+        for key in x.files:
+            u, v = x[key], y[key]
+            if u.dtype != v.dtype or u.shape != v.shape:
+                return f"{key}: {u.dtype}{u.shape} vs {v.dtype}{v.shape}"
+            nan_ok = u.dtype.kind in "fc"
+            if not np.array_equal(u, v, equal_nan=nan_ok):
+                return f"{key}: values differ"
+    return None
+
+
+def same_json(a: Path, b: Path) -> str | None:
+    return None if json.loads(a.read_text()) == json.loads(b.read_text()) else "JSON values differ"
+
+
+def same_bytes(a: Path, b: Path) -> str | None:
+    return None if a.read_bytes() == b.read_bytes() else "bytes differ"
+
+
+def compare_file(a: Path, b: Path) -> str | None:
+    if a.suffix == ".parquet":
+        return same_parquet(a, b)
+    if a.suffix == ".npz":
+        return same_npz(a, b)
+    if a.suffix == ".json":
+        return same_json(a, b)
+    return same_bytes(a, b)
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / "results").rglob("*") if p.is_file()}
+
+
+def compare(slurm: Path, local: Path) -> tuple[dict[str, int], list[str]]:
+    """Counts of compared / excluded files and a list of problems (empty when the runs agree)."""
+    a, b = files_under(slurm), files_under(local)
+    problems = [f"only in the Slurm run: {r}" for r in sorted(a - b) if not excluded(r)]
+    problems += [f"only in the local run: {r}" for r in sorted(b - a) if not excluded(r)]
+    counts = {"compared": 0, "excluded": 0}
+    for rel in sorted(a & b):
+        if excluded(rel):
+            counts["excluded"] += 1
+            continue
+        counts["compared"] += 1
+        why = compare_file(slurm / rel, local / rel)
+        if why:
+            problems.append(f"{rel}: {why}")
+    return counts, problems
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    slurm, local = (Path(x) for x in argv)
+    for root in (slurm, local):
+        if not (root / "results").is_dir():
+            print(f"error: {root}/results does not exist", file=sys.stderr)
+            return 2
+    counts, problems = compare(slurm, local)
+    for pattern, why in NON_DETERMINISTIC.items():
+        print(f"excluded {pattern}: {why}")
+    print(f"{counts['compared']} files compared, {counts['excluded']} excluded, {len(problems)} differences")
+    for p in problems:
+        print(f"DIFFERS {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
