@@ -20,6 +20,7 @@ include: "rules/diffusion.smk"
 include: "rules/media.smk"
 include: "rules/features.smk"
 include: "rules/topics.smk"
+include: "rules/represent.smk"
 
 
 rule all:
@@ -29,3 +30,4 @@ rule all:
         rules.benchmark_promotion.output,
         DIFFUSION_TARGETS,
         FEATURE_TARGETS,
+        REPRESENT_TARGETS,

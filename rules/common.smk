@@ -120,3 +120,10 @@ def campaign_selections(wildcards):
 
     campaigns = pd.read_csv(checkpoints.list_campaigns.get().output[0], sep="\t")
     return expand("results/causal/selection/{campaign}.csv", campaign=campaigns["slug"])
+
+
+def represent_truth(wildcards):
+    """The synthetic world's truth for validate_representations' probe (evaluation only); none for user scrapes."""
+    if use_synthetic_world():
+        return {"truth": "results/synthetic/truth/videos.parquet"}
+    return {}
