@@ -21,6 +21,7 @@ include: "rules/media.smk"
 include: "rules/features.smk"
 include: "rules/topics.smk"
 include: "rules/represent.smk"
+include: "rules/causal.smk"
 
 
 rule all:
@@ -31,3 +32,4 @@ rule all:
         DIFFUSION_TARGETS,
         FEATURE_TARGETS,
         REPRESENT_TARGETS,
+        CAUSAL_TARGETS,

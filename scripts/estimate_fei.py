@@ -29,7 +29,7 @@ for path in smk.input.members:
     log.info("%s: mean FEI %.3f, FEI at own followers %.3f", path, float(fei.mean()), float(np.mean(
         [np.interp(t, grid, row) for t, row in zip(design.t, fei)])))
 h_all, fei_all, h_obs = np.stack(h_all), np.stack(fei_all), np.stack(h_obs)
-np.savez_compressed(smk.output.members, video_id=design.video_id, log_followers_grid=grid, h=h_all, fei=fei_all,
+np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
                     h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]))
 n, k = design.video_id.size, grid.size
 pd.DataFrame({
