@@ -1,4 +1,4 @@
-"""Stage-by-stage cost model: measured costs of the workflow's rules, extrapolated to the paper's corpus.
+r"""Stage-by-stage cost model: measured costs of the workflow's rules, extrapolated to the paper's corpus.
 
     .venv/bin/python benchmarks/scale.py [--run DIR ...] [--videos 518303] [--nodes 1 8 32]
                                           [--cores-per-node 16] [--gpus-per-node 1] [--videos-per-shard 1500]
@@ -6,8 +6,12 @@
 
 Inputs are the benchmark TSVs Snakemake writes (DIR/results/benchmarks/<rule>[/<job>].tsv: wall seconds `s`,
 `cpu_time`, `max_rss`) of one or more finished runs; a run's size is the row count of DIR/results/ingest/
-videos.parquet. Default: this checkout (the default world) plus any of /tmp/reach-scale-*/ (a smaller world
-benchmarks/scale.py's README recipe makes) that holds a finished run.
+videos.parquet. Default: this checkout (the default world) plus every /tmp/reach-scale-*/ holding a finished run,
+e.g. a quarter world (12 hashtags, 1,319 videos, 1 shard) made with
+
+    printf 'world:\n  n_hashtags: 12\n' > /tmp/quarter.yaml
+    snakemake --cores 1 -d /tmp/reach-scale-1320 --configfile /tmp/quarter.yaml -- \
+        results/features/{image,audio,text,editing,post}.json
 
 Model, per rule and quantity (CPU seconds, wall seconds): cost = a * jobs + b * videos, fitted by non-negative
 least squares over the runs (a: per-job start-up such as imports and model loading; b: per-video work). With one

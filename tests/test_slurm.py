@@ -69,19 +69,19 @@ def test_slurm_profile_covers_the_gpu_rules_and_unknown_rules_are_harmless(tmp_p
     assert with_profile == dry_run_counts(tmp_path)
 
 
-def _write_run(root: Path, value: float, log: str) -> None:
+def _write_run(root: Path, value: float, log: str, seconds: float = 1.0) -> None:
     (root / "results" / "t").mkdir(parents=True)
     (root / "results" / "logs").mkdir(parents=True)
     pd.DataFrame({"v": [1.0, value], "s": ["a", "b"]}).to_parquet(root / "results" / "t" / "x.parquet")
     np.savez(root / "results" / "t" / "a.npz", x=np.array([np.nan, value]), i=np.arange(3))
-    (root / "results" / "t" / "m.json").write_text(json.dumps({"n": 2, "v": value}))
+    (root / "results" / "t" / "m.json").write_text(json.dumps({"n": 2, "v": value, "timing": {"seconds": seconds}}))
     (root / "results" / "logs" / "r.log").write_text(log)
 
 
-def test_compare_finds_a_changed_value_and_ignores_logs(tmp_path):
+def test_compare_finds_a_changed_value_and_ignores_logs_and_timings(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     _write_run(a, 0.5, "10:00 started")
-    _write_run(b, 0.5, "10:07 started")
+    _write_run(b, 0.5, "10:07 started", seconds=3.5)  # timings differ, values do not
     _write_run(c, 0.5000001, "10:00 started")
     counts, problems = compare.compare(a, b)
     assert problems == [] and counts == {"compared": 3, "excluded": 1}

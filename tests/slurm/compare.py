@@ -4,7 +4,7 @@ usage: python tests/slurm/compare.py SLURM_DIR LOCAL_DIR
 
 Every file under results/ of either run is compared by content: Parquet tables with pandas (values, dtypes, index,
 column order), .npz archives array by array (same keys, dtypes, shapes, values; NaN equals NaN), JSON by parsed
-value, everything else byte for byte. The only files left out are those that legitimately differ between two
+value without timing keys (TIMING_KEYS), everything else byte for byte. The only files left out are those that legitimately differ between two
 correct runs, listed in NON_DETERMINISTIC with the reason. Exit status 0 when every other file matches.
 """
 
@@ -23,6 +23,10 @@ NON_DETERMINISTIC = {
     "results/logs/*": "log lines carry timestamps, durations, process ids and progress bars",
     "results/benchmarks/*": "wall time, memory and I/O of each job (the measurements of benchmarks/scale.py)",
 }
+
+
+# JSON keys (at any depth) that hold a job's own timing, e.g. the feature manifests' "seconds" and "frames_per_s".
+TIMING_KEYS = ("seconds", "seconds_*", "*_seconds", "*_per_s", "elapsed*")
 
 
 def excluded(rel: str) -> str | None:
@@ -54,8 +58,21 @@ def same_npz(a: Path, b: Path) -> str | None:
     return None
 
 
+def without_timings(value):
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items()
+                if not any(fnmatch.fnmatch(k, pattern) for pattern in TIMING_KEYS)}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
 def same_json(a: Path, b: Path) -> str | None:
-    return None if json.loads(a.read_text()) == json.loads(b.read_text()) else "JSON values differ"
+    x, y = without_timings(json.loads(a.read_text())), without_timings(json.loads(b.read_text()))
+    if x == y:
+        return None
+    keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k)) if isinstance(x, dict) and isinstance(y, dict) else []
+    return f"JSON values differ{' at ' + ', '.join(keys) if keys else ''}"
 
 
 def same_bytes(a: Path, b: Path) -> str | None:
@@ -105,6 +122,7 @@ def main(argv: list[str]) -> int:
     counts, problems = compare(slurm, local)
     for pattern, why in NON_DETERMINISTIC.items():
         print(f"excluded {pattern}: {why}")
+    print(f"excluded JSON keys {', '.join(TIMING_KEYS)}: a job's own timings (feature manifests)")
     print(f"{counts['compared']} files compared, {counts['excluded']} excluded, {len(problems)} differences")
     for p in problems:
         print(f"DIFFERS {p}")

@@ -2,11 +2,12 @@
 # The tiny end-to-end workflow on a real one-node Slurm cluster on localhost, checked against a local run.
 #
 #   tests/slurm/run.sh [WORKDIR]        (make test-slurm; needs root to install slurm-wlm/munge when missing)
+#   REACH_SLURM_REV=HEAD tests/slurm/run.sh   (the committed workflow rather than the working tree)
 #
 # 1. Installs Debian's slurm-wlm and munge with apt-get when they are missing (root only).
 # 2. Starts a private munged (own key and socket), slurmctld and slurmd for a one-node cluster on localhost
 #    (CPUs=2, RealMemory from /proc/meminfo), all with state, logs and sockets under WORKDIR.
-# 3. Runs tests/tiny_config.yaml through `--executor slurm` with profiles/slurm (made runnable on a node without
+# 3. Runs tests/tiny_config.yaml (of a snapshot of the workflow and library) through `--executor slurm` with profiles/slurm (made runnable on a node without
 #    a GPU, see make_profile below) in WORKDIR/slurm, and locally (profiles/default) in WORKDIR/local.
 # 4. Compares the outputs (tests/slurm/compare.py) and stops exactly the daemons it started, by process id.
 # Exit status 0 when both runs succeed and their outputs are equal.
@@ -37,6 +38,23 @@ if [ "$(id -u)" != 0 ]; then
   echo "error: slurmd must run as root to start jobs for this user; run tests/slurm/run.sh as root" >&2
   exit 2
 fi
+
+# --- a snapshot of the workflow, so that edits to the checkout during the runs cannot make them differ --------------
+# The working tree by default; REACH_SLURM_REV=HEAD (any commit) takes the committed files instead, leaving out
+# uncommitted work in a shared checkout.
+SNAP="$WORK/workflow"
+rm -rf "$SNAP"
+mkdir -p "$SNAP/tests"
+PARTS=(Snakefile rules scripts src profiles config workflow_config.yaml environment.yml tests/tiny_config.yaml)
+if [ -n "${REACH_SLURM_REV:-}" ]; then
+  git -C "$REPO" archive "$REACH_SLURM_REV" -- "${PARTS[@]}" | tar -x -C "$SNAP"
+else
+  for p in "${PARTS[@]}"; do
+    if [ -e "$REPO/$p" ]; then cp -r "$REPO/$p" "$SNAP/$(dirname "$p")/"; fi
+  done
+fi
+find "$SNAP" -name __pycache__ -prune -exec rm -rf {} +
+export PYTHONPATH="$SNAP/src${PYTHONPATH:+:$PYTHONPATH}"   # the snapshot's library, ahead of the editable install
 
 # --- 2. a one-node cluster ----------------------------------------------------------------------------------------
 PIDS=()
@@ -157,7 +175,7 @@ log "cluster up: node $HOST, $CPUS CPUs, $MEM_MB MB; daemons ${PIDS[*]}; SLURM_C
 # profiles/slurm as it is, except what this GPU-less test node cannot give: gpu=0 and no cpus_per_gpu (a GPU
 # request is refused here), memory requests capped at the node's RealMemory, squeue for status (no
 # slurmdbd), no account, and short polling intervals.
-"$PY" - "$REPO/profiles/slurm/profile.yaml" "$WORK/profile/profile.yaml" "$MEM_MB" <<'EOF'
+"$PY" - "$SNAP/profiles/slurm/profile.yaml" "$WORK/profile/profile.yaml" "$MEM_MB" <<'EOF'
 import sys
 from pathlib import Path
 
@@ -177,7 +195,7 @@ dst.parent.mkdir(parents=True, exist_ok=True)
 dst.write_text(yaml.safe_dump(profile, sort_keys=False))
 EOF
 
-SMK=("$PY" -m snakemake -s "$REPO/Snakefile" --configfile "$REPO/tests/tiny_config.yaml")
+SMK=("$PY" -m snakemake -s "$SNAP/Snakefile" --configfile "$SNAP/tests/tiny_config.yaml")
 mkdir -p "$WORK/slurm" "$WORK/local"
 t0=$(date +%s)
 log "Slurm run in $WORK/slurm (log: $WORK/slurm.log)"
