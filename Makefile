@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 APT_TOOLS := ffmpeg espeak-ng
+APT_OPTIONAL := chromium  # the report test's headless browser; skipped with a reason when absent
 STAMP := $(VENV)/.installed
 
 .PHONY: all env tools report test test-slurm lint bench clean
@@ -24,6 +25,11 @@ tools:
 	    echo "error: missing$$missing. Install them (Debian: sudo apt-get install$$missing; conda: environment.yml)."; exit 1; \
 	  fi; \
 	fi
+	@for t in $(APT_OPTIONAL); do command -v $$t >/dev/null && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$t with apt-get"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$t >/dev/null; \
+	  else echo "note: $$t not installed (optional: the report's browser test skips without it)"; fi; \
+	done
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -127,3 +127,41 @@ def represent_truth(wildcards):
     if use_synthetic_world():
         return {"truth": "results/synthetic/truth/videos.parquet"}
     return {}
+
+
+def report_inputs(wildcards):
+    """Every table and figure report/report.qmd loads, from the stages included in this workflow (the truth files
+    only on the synthetic world); the per-campaign Figure 12 files once list_campaigns has run."""
+    def outputs(name, *keys):
+        if not hasattr(rules, name):
+            return []
+        out = getattr(rules, name).output
+        return [getattr(out, k) for k in keys] if keys else list(out)
+
+    synthetic = use_synthetic_world()
+    inputs = {
+        "ingest": outputs("ingest_scrapes", "videos", "summary", "rejected"),
+        "features": [*FEATURE_TARGETS, *outputs("hashtag_topics", "hashtags")],
+        "represent": [*outputs("validate_representations"), *outputs("train_vsvae", "manifest")],
+        "growth": [*outputs("fit_growth_model"), *outputs("predict_growth_residuals", "table", "figure"),
+                   *(outputs("check_growth_truth", "table", "figure") if synthetic else [])],
+        "causal": [*outputs("iv_validity"), *outputs("fei_tables"), *outputs("gather_selection"),
+                   *(outputs("check_fei_truth") if synthetic else [])],
+        "diffusion": [*outputs("calibrate_diffusion"), *outputs("estimator_study"),
+                      *(outputs("evaluate_diffusion_recovery", "summary") if synthetic else [])],
+        "promotion": outputs("benchmark_promotion"),
+    }
+    if synthetic and hasattr(rules, "fei_tables"):
+        inputs["truth_campaigns"] = "results/synthetic/truth/campaign_tiers.parquet"
+    return inputs
+
+
+def report_campaign_figures(wildcards):
+    """Figure 12 of every sponsored campaign (known once the list_campaigns checkpoint has run)."""
+    if not hasattr(rules, "select_influencer"):
+        return []
+    import pandas as pd
+
+    listing = checkpoints.list_campaigns.get().output[0]
+    campaigns = pd.read_csv(listing, sep="\t")
+    return [listing, *expand("results/causal/selection/{campaign}_fig12.png", campaign=campaigns["slug"])]

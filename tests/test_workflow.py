@@ -71,10 +71,11 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.workflow
-def test_tiny_end_to_end_run_is_complete_and_deterministic(tmp_path):
+def test_tiny_end_to_end_run_is_complete_and_deterministic(tiny_run):
+    # the run is shared with test_report.py (tests/conftest.py: tiny_run, once per session)
     config = str(REPO / "tests" / "tiny_config.yaml")
-    out = run_snakemake("--cores", "2", "--configfile", config, "-d", str(tmp_path))
-    assert out.returncode == 0, out.stderr[-3000:]
+    tmp_path = tiny_run.dir
+    assert tiny_run.returncode == 0, tiny_run.log_tail
     res = tmp_path / "results"
     videos = pd.read_parquet(res / "ingest" / "videos.parquet")
     summary = json.loads((res / "ingest" / "summary.json").read_text())
