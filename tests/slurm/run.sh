@@ -45,7 +45,7 @@ fi
 SNAP="$WORK/workflow"
 rm -rf "$SNAP"
 mkdir -p "$SNAP/tests"
-PARTS=(Snakefile rules scripts src profiles config workflow_config.yaml environment.yml tests/tiny_config.yaml)
+PARTS=(Snakefile rules scripts src profiles config resources workflow_config.yaml environment.yml tests/tiny_config.yaml)
 if [ -n "${REACH_SLURM_REV:-}" ]; then
   git -C "$REPO" archive "$REACH_SLURM_REV" -- "${PARTS[@]}" | tar -x -C "$SNAP"
 else
@@ -65,7 +65,10 @@ stop_daemons() {
   local i
   if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
     kill "$RUN_PID" 2>/dev/null || true
-    wait "$RUN_PID" 2>/dev/null || true
+    # the private cluster's jobs (SLURM_CONF points at it): all of them are this script's
+    if [ -n "${SLURM_CONF:-}" ]; then squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true; fi
+    for _ in $(seq 60); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 1; done
+    kill -9 "$RUN_PID" 2>/dev/null || true
   fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     if kill -0 "${PIDS[$i]}" 2>/dev/null; then
