@@ -69,6 +69,20 @@ class Run:
     root: Path
     videos: int
     rules: dict[str, Measured] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=dict)   # training rules: epochs run (all members together)
+
+
+# Where the training rules record their epochs (one row per epoch).
+EPOCH_TABLES = {"train_vsvae": "results/represent/loss_history.parquet",
+                "train_deepiv": "results/causal/deepiv/history-*.parquet"}
+
+
+def count_epochs(root: Path, pattern: str) -> int:
+    total = 0
+    for path in glob.glob(str(root / pattern)):
+        t = pd.read_parquet(path)
+        total += int(t["epoch"].nunique()) if "epoch" in t.columns else len(t)
+    return total
 
 
 def read_run(root: Path) -> Run:
@@ -97,6 +111,9 @@ def read_run(root: Path) -> Run:
             wall_s=float(pd.to_numeric(tab["s"], errors="coerce").fillna(0).sum()),
             max_rss_mb=float(pd.to_numeric(tab["max_rss"], errors="coerce").fillna(0).max()),
         )
+    for rule, pattern in EPOCH_TABLES.items():
+        if rule in run.rules and count_epochs(root, pattern):
+            run.epochs[rule] = count_epochs(root, pattern)
     return run
 
 
@@ -171,6 +188,9 @@ def main() -> None:
     ap.add_argument("--gpus-per-node", type=int, default=1)
     ap.add_argument("--videos-per-shard", type=int, default=1500, help="config videos_per_shard (shards: auto)")
     ap.add_argument("--gpu-benchmarks", type=Path, help="a finished run's directory measured on a GPU (H100)")
+    ap.add_argument("--min-videos", type=int, default=500,
+                    help="a corpus-scaled rule measured only below this size is not extrapolated (job start-up would "
+                         "count as per-video work)")
     args = ap.parse_args()
 
     roots = args.run or [REPO] + [Path(p) for p in sorted(glob.glob("/tmp/reach-scale-*"))
@@ -188,6 +208,9 @@ def main() -> None:
           f"({math.ceil(args.videos / args.videos_per_shard)} shards), nodes of {args.cores_per_node} cores + "
           f"{args.gpus_per_node} GPU\n")
 
+    too_small = [k for k in rules if k not in CORPUS_INDEPENDENT
+                 and max(r.videos for r in runs if k in r.rules) < args.min_videos]
+    rules = [k for k in rules if k not in too_small]
     stages = [model_stage(k, runs, gpu_run, args.videos, args.videos_per_shard) for k in rules]
     head = (f"{'stage':<36}{'dev':<5}{'sizes (videos)':<18}{'jobs':>6}{'ms/video':>10}{'CPU-h':>10}"
             f"{'GPU-h':>10}{'GB/job':>8}" + "".join(f"{'wall N=' + str(n):>14}" for n in args.nodes))
@@ -242,6 +265,17 @@ def main() -> None:
     print("it. GB/job: largest measured peak RSS of one job (sharded rules stay near it when shards: auto keeps shard")
     print("sizes; whole-corpus rules grow with the corpus: see profiles/slurm/profile.yaml).")
     print("GPU-h: 'n/m' = " + NOT_MEASURED + "; plug measured figures in with --gpu-benchmarks RUN_DIR.")
+
+    if too_small:
+        print(f"not extrapolated (measured only below {args.min_videos} videos, where job start-up dominates): "
+              + ", ".join(too_small))
+    print("\ntraining per epoch (CPU fallback, measured here; the table above assumes as many epochs at 518K):")
+    for r in runs:
+        for rule, epochs in r.epochs.items():
+            m = r.rules[rule]
+            print(f"  {rule}: {r.videos:,} videos, {epochs} epochs (all members), {m.cpu_s / epochs:,.2f} CPU s and "
+                  f"{m.wall_s / epochs:,.2f} wall s per epoch = {m.cpu_s / epochs / r.videos * 1000:,.2f} CPU ms per "
+                  f"video-epoch; GPU: {NOT_MEASURED if gpu_run is None else 'see --gpu-benchmarks'}")
 
 
 if __name__ == "__main__":
