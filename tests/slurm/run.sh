@@ -218,8 +218,8 @@ if ! run_workflow "$WORK/local" "$WORK/local.log" "${SMK[@]}" --cores "$CPUS"; t
 fi
 t2=$(date +%s)
 log "local run done in $((t2 - t1)) s"
-sacct_jobs=$(squeue -h --states=all -o "%i %j %T" | awk '{print $3}' | sort | uniq -c | tr '\n' ' ')
-log "Slurm jobs by final state: $sacct_jobs"
+job_states=$(squeue -h --states=all -o "%T" | sort | uniq -c | tr -s ' \n' ' ')
+log "Slurm jobs by final state:$job_states"
 
 # --- 4. compare, then the daemons stop (trap) ------------------------------------------------------------------
 "$PY" "$REPO/tests/slurm/compare.py" "$WORK/slurm" "$WORK/local" | tee "$WORK/compare.txt"
