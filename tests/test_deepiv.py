@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from reach.causal.deepiv import DeepIVConfig, DeepIVModel, bootstrap_split, fit_deepiv, fit_ensemble
+from reach.causal.deepiv import DeepIVConfig, DeepIVModel, bootstrap_split, fit_deepiv, fit_direct, fit_ensemble
 from reach.causal.demand import demand_mse, psi, simulate_demand, structural_g
 
 FAST = dict(max_epochs=40, patience=8, batch_size=128, threads=1)
@@ -41,6 +41,28 @@ def test_linear_iv_recovers_the_causal_slope_where_direct_regression_is_biased(l
     assert ols > 2.6                       # confounded: about 2 + 1.5 cov(t, u) / var(t | x)
     assert abs(slope_of(model, t, x) - 2.0) < 0.4
     assert abs(slope_of(model, t, x) - 2.0) < abs(ols - 2.0) / 2
+
+
+def test_direct_regression_with_the_same_network_is_confounded(linear_fit, tmp_path):
+    (t, z, x, y), model = linear_fit
+    direct = fit_direct(t, x, y, DeepIVConfig(seed=1, **FAST))
+    ols = np.linalg.lstsq(np.column_stack([np.ones_like(t), t, x]), y, rcond=None)[0][1]
+    assert abs(slope_of(direct, t, x) - ols) < 0.25          # it learns E[y | t, x], not h
+    assert slope_of(direct, t, x) - 2.0 > 2 * abs(slope_of(model, t, x) - 2.0)
+    direct.save(tmp_path / "direct.safetensors")
+    loaded = DeepIVModel.load(tmp_path / "direct.safetensors", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(t[:50], x[:50]), direct.predict(t[:50], x[:50]))
+    with pytest.raises(ValueError, match="no first stage"):
+        loaded.first_stage_sample(x[:5], z[:5], 2)
+
+
+def test_callback_sees_every_second_stage_epoch():
+    t, z, x, y = linear_iv(n=500, seed=9)
+    seen = []
+    model = fit_deepiv(t, z, x, y, DeepIVConfig(seed=0, **{**FAST, "max_epochs": 4}),
+                       callback=lambda m: seen.append(1) or {"probe": float(m.predict(t[:1], x[:1])[0])})
+    second = model.history[model.history["stage"] == "second"]
+    assert len(seen) == len(second) and np.isfinite(second["probe"]).all()
 
 
 def test_first_stage_matches_the_gaussian_treatment_model(linear_fit):
