@@ -13,6 +13,7 @@ labelled as such. The data are random (timing only): x, z ~ N(0, 1), t and y lin
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -40,7 +41,10 @@ def main() -> None:
     ap.add_argument("--cpu-batches", type=int, default=40, help="batches per epoch on a CPU (extrapolated)")
     ap.add_argument("--full", action="store_true", help="CUDA: train to early stopping (max --paper-epochs)")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
@@ -52,7 +56,8 @@ def main() -> None:
         n_rows = int(np.ceil(args.cpu_batches * args.batch_size / 0.9))
         scale = args.rows / n_rows
     print(f"Deep IV at paper scale on {name}: {args.rows:,} rows, x width {args.x_width}, batch {args.batch_size} "
-          f"({full_batches:,} training batches per epoch), torch {torch.__version__}")
+          f"({full_batches:,} training batches per epoch), torch {torch.__version__}; "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     if not cuda:
         print(f"NO CUDA DEVICE: the H100 figures were NOT measured here. Timing {n_rows:,} rows "
               f"({args.cpu_batches} batches per epoch) and extrapolating x{scale:.1f} to the full epoch — "
@@ -70,7 +75,9 @@ def main() -> None:
             torch.cuda.synchronize()
         wall = time.perf_counter() - tic
         h = model.history
-        per = {stage: float(h.loc[h["stage"] == stage, "seconds"].mean()) * scale for stage in ("first", "second")}
+        # the first epoch of a stage carries warm-up costs: use the later ones when there are any
+        per = {stage: float(np.median(sec[1:] if sec.size > 1 else sec)) * scale
+               for stage in ("first", "second") for sec in [h.loc[h["stage"] == stage, "seconds"].to_numpy()]}
         n_ep = {stage: int((h["stage"] == stage).sum()) for stage in ("first", "second")}
         label = "measured" if cuda else "extrapolated from a reduced epoch"
         total_paper = args.paper_epochs * (per["first"] + per["second"])

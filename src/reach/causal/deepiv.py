@@ -280,7 +280,7 @@ class DeepIVModel:
         return self.scalers["y"].inverse(out)
 
     @torch.no_grad()
-    def predict_grid(self, t_grid: np.ndarray, x: np.ndarray, batch_cells: int = 2_000_000) -> np.ndarray:
+    def predict_grid(self, t_grid: np.ndarray, x: np.ndarray, batch_cells: int = 250_000) -> np.ndarray:
         """h(t_g, x_i) for every row i and every grid value t_g -> (n_rows, n_grid), on y's original scale."""
         grid = np.asarray(t_grid, float).reshape(-1)
         xs = self._x(x)
