@@ -2,6 +2,7 @@
 CmdStan installation is found, else pystan 3 (httpstan) on the same .stan file; the backend is written out."""
 
 import json
+import logging
 import os
 import time
 
@@ -9,17 +10,21 @@ import numpy as np
 import pandas as pd
 
 from reach.growth import stage1 as s1
+from reach.growth.diagnostics import bayes_r2
 from reach.growth.figures import stage1_figure
 from reach.logs import setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "fit_growth_model")
+for noisy in ("aiohttp.access", "httpstan", "asyncio"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
 p = smk.params
 t_start = time.perf_counter()
 videos = pd.read_parquet(smk.input.videos)
 daily = pd.read_parquet(smk.input.daily)
 sub = p.max_videos_per_hashtag
-panel = s1.build_panel(videos, daily, noise_scale=p.noise_scale, max_videos_per_hashtag=sub, seed=int(p.seed))
+full = s1.build_panel(videos, daily, noise_scale=p.noise_scale)
+panel, rest = (full, None) if sub is None else s1.subsample(full, int(sub), int(p.seed))
 log.info("panel: %d videos, %d hashtags, %d video-days, covariates %s; dropped %s", len(panel.videos),
          len(panel.hashtags), panel.plays.size, panel.covariates, panel.dropped)
 data = s1.stan_data(panel, prior_sd=float(p.prior_sd), ig_shape=float(p.ig_shape), ig_scale=float(p.ig_scale))
@@ -38,17 +43,20 @@ summary.insert(0, "backend", backend)
 summary.to_parquet(smk.output.summary, index=False)
 parts = s1.covariate_parts(panel, fit)
 vt = s1.video_table(panel, fit, parts)
+vt["source"] = f"posterior mean ({fit.method})"
+if rest is not None and len(rest.videos):
+    cm = s1.conditional_map(rest, fit)
+    cm["source"] = "conditional mode given posterior means (not in the NUTS subsample)"
+    log.info("%d videos outside the subsample: a, b by the conditional mode", len(cm))
+    vt = pd.concat([vt, cm], ignore_index=True)
 vt.to_parquet(smk.output.videos, index=False)
 r2 = s1.r2_table(fit, parts)
 r2.insert(0, "backend", backend)
 r2.to_parquet(smk.output.r2, index=False)
 log.info("Bayesian R^2:\n%s", r2.to_string())
-flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
-from reach.growth.diagnostics import bayes_r2  # noqa: E402
-
-stage1_figure(smk.output.figure, panel, vt, {
-    f"{t} (hashtag-level part)": bayes_r2(flat(fit.draws[t].reshape(-1, fit.draws[t].shape[-1])),
-                                          parts[f"{t}_hat_hashtag"]) for t in ("a", "b")}, seed=int(p.seed))
+r2_draws = {f"{t} (hashtag-level part)": bayes_r2(fit.draws[t].reshape(-1, fit.draws[t].shape[-1]),
+                                                 parts[f"{t}_hat_hashtag"]) for t in ("a", "b")}
+stage1_figure(smk.output.figure, panel, vt.iloc[:len(panel.videos)], r2_draws, seed=int(p.seed))
 reported = summary[summary["group"] != "video"]
 vids = summary[summary["group"] == "video"]
 manifest = {
@@ -56,7 +64,7 @@ manifest = {
     "scale": ("all videos" if sub is None else f"subsample of at most {sub} videos per hashtag (growth.max_videos_per_hashtag)"),
     "noise_scale": panel.noise_scale, "settings": fit.settings, "sampling_seconds": round(fit.seconds, 1),
     "rule_seconds": round(time.perf_counter() - t_start, 1), "threads": int(smk.threads),
-    "videos": int(len(panel.videos)), "hashtags": len(panel.hashtags), "video_days": int(panel.plays.size),
+    "videos": int(len(panel.videos)), "videos_conditional_mode": 0 if rest is None else int(len(rest.videos)), "hashtags": len(panel.hashtags), "video_days": int(panel.plays.size),
     "covariates": panel.covariates, "dropped": panel.dropped,
     "divergences": fit.divergences, "max_treedepth_hits": fit.max_treedepth_hits,
     "mean_leapfrog": fit.mean_leapfrog, "mean_stepsize": fit.mean_stepsize,

@@ -106,6 +106,10 @@ def _check_recovery(panel, fit, truth):
     assert summary.loc[summary["group"] == "global", "rhat"].max() < 1.1
     r2 = s1.r2_table(fit, s1.covariate_parts(panel, fit)).set_index(["target", "covariate_part"])
     assert 0.3 < r2.loc[("b", "hashtag"), "mean"] < 1.0
+    # the scale switch's fill-in (mode of a, b given the posterior means) agrees with the NUTS posterior means
+    cm = s1.conditional_map(panel, fit)
+    assert np.abs(cm["a_mean"].to_numpy() - a.mean(0)).max() < 3 * a.std(0).max()
+    assert np.abs(cm["b_mean"].to_numpy() - b.mean(0)).max() < 3 * b.std(0).max()
 
 
 @pytest.mark.workflow
@@ -126,9 +130,13 @@ def test_stan_model_recovers_known_parameters_cmdstanpy():
 def test_panel_drops_short_videos_and_standardises():
     videos, daily, _ = simulate_growth_panel(n_hashtags=2, videos_per_hashtag=5, days=6, seed=0)
     daily = daily[~((daily["video_id"] == "v00000") & (daily["day"] > 2))]
-    panel = s1.build_panel(videos, daily, max_videos_per_hashtag=3, seed=0)
-    assert "v00000" not in set(panel.videos["video_id"])
-    assert panel.videos.groupby("hashtag").size().max() <= 3
-    assert np.allclose(panel.X.std(0), 1)
+    full = s1.build_panel(videos, daily)
+    assert "v00000" not in set(full.videos["video_id"]) and len(full.videos) == 9
+    assert np.allclose(full.X.std(0), 1)
+    fit, rest = s1.subsample(full, 3, seed=0)
+    assert fit.videos.groupby("hashtag").size().max() <= 3 and len(fit.videos) + len(rest.videos) == 9
+    assert fit.plays.size + rest.plays.size == full.plays.size
+    keep = full.videos["video_id"].isin(fit.videos["video_id"]).to_numpy()
+    assert np.array_equal(fit.X, full.X[keep])  # the subsample keeps the full panel's standardisation
     with pytest.raises(ValueError, match="noise_scale"):
         s1.build_panel(videos, daily, noise_scale="bogus")

@@ -80,15 +80,6 @@ def build_panel(videos: pd.DataFrame, daily: pd.DataFrame, noise_scale: str = "p
     ok = (v["n_days"].fillna(0) >= MIN_DAYS) & (v["y1_raw"].fillna(0) > 0) & (v["y_last"].fillna(0) > 0)
     dropped = {"fewer_than_min_days_or_no_day1_plays": int((~ok).sum())}
     v = v[ok].reset_index()
-    if max_videos_per_hashtag is not None:
-        rng = np.random.default_rng(seed)
-        keep = []
-        for _, g in v.groupby("hashtag", sort=True):
-            idx = g.index.to_numpy()
-            keep.append(np.sort(rng.choice(idx, size=min(idx.size, max_videos_per_hashtag), replace=False)))
-        before = len(v)
-        v = v.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
-        dropped["subsampled_out"] = int(before - len(v))
     hashtags = sorted(v["hashtag"].unique())
     v["h"] = v["hashtag"].map({h: i for i, h in enumerate(hashtags)}).astype(int)
     v = v.sort_values(["h", "video_id"], kind="stable").reset_index(drop=True)  # the .stan file wants blocks
@@ -112,9 +103,34 @@ def build_panel(videos: pd.DataFrame, daily: pd.DataFrame, noise_scale: str = "p
         scale = np.full(len(v), float(np.median(v["y_last"])))
     v["scale"] = scale
     out = v[["video_id", "hashtag", "h", "n_days", "y1_raw", "y_last", "scale"]].rename(columns={"y1_raw": "y1"})
-    return Panel(videos=out, hashtags=hashtags, covariates=cols, X=X, y1=y1s,
-                 video=pos.loc[d["video_id"]].to_numpy(), t=d["day"].to_numpy(int), plays=d["plays"].to_numpy(float),
-                 noise_scale=noise_scale, dropped=dropped)
+    panel = Panel(videos=out, hashtags=hashtags, covariates=cols, X=X, y1=y1s,
+                  video=pos.loc[d["video_id"]].to_numpy(), t=d["day"].to_numpy(int), plays=d["plays"].to_numpy(float),
+                  noise_scale=noise_scale, dropped=dropped)
+    if max_videos_per_hashtag is not None:
+        panel = subsample(panel, max_videos_per_hashtag, seed)[0]
+    return panel
+
+
+def subset(panel: Panel, keep: np.ndarray) -> Panel:
+    """The rows ``keep`` (boolean over videos) of a panel; covariates keep the full panel's standardisation."""
+    keep = np.asarray(keep, dtype=bool)
+    new = np.cumsum(keep) - 1
+    obs = keep[panel.video]
+    return Panel(videos=panel.videos[keep].reset_index(drop=True), hashtags=panel.hashtags,
+                 covariates=panel.covariates, X=panel.X[keep], y1=panel.y1[keep], video=new[panel.video[obs]],
+                 t=panel.t[obs], plays=panel.plays[obs], noise_scale=panel.noise_scale, dropped=dict(panel.dropped))
+
+
+def subsample(panel: Panel, max_videos_per_hashtag: int, seed: int) -> tuple[Panel, Panel]:
+    """Scale switch for NUTS: a seeded subsample of at most ``max_videos_per_hashtag`` videos per hashtag (every
+    hashtag keeps at least one); returns (subsample, the rest)."""
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(panel.videos), dtype=bool)
+    for _, idx in panel.videos.groupby("h").indices.items():
+        keep[rng.choice(idx, size=min(idx.size, max_videos_per_hashtag), replace=False)] = True
+    fit, rest = subset(panel, keep), subset(panel, ~keep)
+    fit.dropped["subsampled_out"] = int((~keep).sum())
+    return fit, rest
 
 
 def stan_data(panel: Panel, prior_sd: float = 10.0, ig_shape: float = 1.0, ig_scale: float = 1e-4) -> dict:
@@ -388,3 +404,55 @@ def r2_table(fit: Fit, parts: dict[str, np.ndarray]) -> pd.DataFrame:
             rows.append({"target": target, "covariate_part": level, "mean": float(r2.mean()), "q05": float(q[0]),
                          "q50": float(q[1]), "q95": float(q[2]), "draws": int(r2.size)})
     return pd.DataFrame(rows)
+
+
+def conditional_map(full: Panel, fit: Fit, iters: int = 40) -> pd.DataFrame:
+    """For videos left out of a subsampled NUTS fit: the mode of (a_ij, b_ij) given the posterior means of the
+    hashtag-level and noise parameters (Eqs. 17-21 with those plugged in), by batched Gauss-Newton (Levenberg
+    damping) from the per-video least squares start. Videos must be in hashtags of the fit; returns the same
+    columns as video_table (sds NaN: no posterior), covariate parts computed with the posterior means. ``full``
+    is a panel from subsample(): same hashtags and standardisation as the fitted one."""
+    d = fit.draws
+    mean = {k: _flat(v).mean(0) for k, v in d.items() if k not in ("a", "b")}
+    h = full.videos["h"].to_numpy()
+    Xa, X = full.Xa, full.X
+    mu_a = mean["alpha0"][h] + np.einsum("nk,nk->n", Xa, mean["alpha"][h])
+    mu_b = mean["beta0"][h] + np.einsum("nk,nk->n", X, mean["beta"][h])
+    sa, sb, tau = mean["sigma_a"][h], mean["sigma_b"][h], float(mean["tau"])
+    a, b = _ols_start(full)
+    ls = np.log(full.videos["scale"].to_numpy(float))
+    lt = np.log(full.t.astype(float))
+    y = full.plays / np.exp(ls)[full.video]
+    n = len(full.videos)
+    lam = np.full(n, 1e-3)
+
+    def objective(a, b):
+        r = y - np.exp(a - ls)[full.video] * lt - np.exp(b - ls)[full.video]
+        return (0.5 * np.bincount(full.video, r * r, n) / tau**2 + 0.5 * ((a - mu_a) / sa) ** 2
+                + 0.5 * ((b - mu_b) / sb) ** 2)
+
+    f = objective(a, b)
+    for _ in range(iters):
+        A, B = np.exp(a - ls), np.exp(b - ls)
+        r = y - A[full.video] * lt - B[full.video]
+        ja, jb = A[full.video] * lt, B[full.video]  # d(fit)/da, d(fit)/db
+        g_a = -np.bincount(full.video, r * ja, n) / tau**2 + (a - mu_a) / sa**2
+        g_b = -np.bincount(full.video, r * jb, n) / tau**2 + (b - mu_b) / sb**2
+        h_aa = np.bincount(full.video, ja * ja, n) / tau**2 + 1 / sa**2
+        h_bb = np.bincount(full.video, jb * jb, n) / tau**2 + 1 / sb**2
+        h_ab = np.bincount(full.video, ja * jb, n) / tau**2
+        h_aa, h_bb = h_aa * (1 + lam), h_bb * (1 + lam)
+        det = h_aa * h_bb - h_ab**2
+        da = -(h_bb * g_a - h_ab * g_b) / det
+        db = -(h_aa * g_b - h_ab * g_a) / det
+        a_new, b_new = a + np.clip(da, -2, 2), b + np.clip(db, -2, 2)
+        f_new = objective(a_new, b_new)
+        better = f_new < f
+        a, b, f = np.where(better, a_new, a), np.where(better, b_new, b), np.where(better, f_new, f)
+        lam = np.where(better, lam / 3, lam * 10)
+    out = full.videos[["video_id", "hashtag", "n_days"]].copy()
+    out["a_mean"], out["a_sd"], out["b_mean"], out["b_sd"] = a, np.nan, b, np.nan
+    out["a_hat_hashtag"], out["b_hat_hashtag"] = mu_a, mu_b
+    out["a_hat_global"] = mean["mu_alpha0"] + Xa @ mean["mu_alpha"]
+    out["b_hat_global"] = mean["mu_beta0"] + X @ mean["mu_beta"]
+    return out
