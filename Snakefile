@@ -21,6 +21,7 @@ include: "rules/media.smk"
 include: "rules/features.smk"
 include: "rules/topics.smk"
 include: "rules/represent.smk"
+include: "rules/growth.smk"
 include: "rules/causal.smk"
 
 
@@ -32,4 +33,5 @@ rule all:
         DIFFUSION_TARGETS,
         FEATURE_TARGETS,
         REPRESENT_TARGETS,
+        GROWTH_TARGETS,
         CAUSAL_TARGETS,
