@@ -23,6 +23,7 @@ include: "rules/topics.smk"
 include: "rules/represent.smk"
 include: "rules/growth.smk"
 include: "rules/causal.smk"
+include: "rules/report.smk"  # last: the report loads what the stages above declare
 
 
 rule all:
@@ -35,3 +36,4 @@ rule all:
         REPRESENT_TARGETS,
         GROWTH_TARGETS,
         CAUSAL_TARGETS,
+        REPORT_TARGETS,  # last: `make` ends with the rendered report

@@ -174,7 +174,7 @@ def test_tiny_run_report_opens_in_headless_chromium(tiny_run, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([browser, *flags, "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=180)
-    found = re.search(r"REACH_IMAGES=(.*?)=END", dom.stdout, flags=re.S)
+    found = re.search(r'<pre id="reach-img-check">REACH_IMAGES=(.*?)=END</pre>', dom.stdout, flags=re.S)
     assert found, f"chromium printed no image check: {dom.stderr[-2000:]}"
     images = json.loads(found.group(1))
     assert len(images) == n_images
@@ -184,3 +184,14 @@ def test_tiny_run_report_opens_in_headless_chromium(tiny_run, tmp_path):
     subprocess.run([browser, *flags, "--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}",
                     tiny_run.report.as_uri()], capture_output=True, text=True, timeout=180)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_img_html_embeds_the_png_bytes(tmp_path):
+    import base64
+
+    png = tmp_path / "x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(40)))
+    tag = rt.img_html(png, 'Figure "6"', 300)
+    src = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
+    assert base64.b64decode(src) == png.read_bytes()
+    assert 'alt="Figure &quot;6&quot;"' in tag and external_images(tag) == []

@@ -3,6 +3,7 @@ them; no estimation happens in the report."""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -246,3 +247,10 @@ def note_html(text: str, kind: str = "note") -> str:
     colours = {"note": "#eef4fb", "fallback": "#fff4d6", "missing": "#fde2e1"}
     return (f"<div class='reach-{kind}' style='background:{colours.get(kind, '#eee')};padding:4px 8px;"
             f"margin:4px 0;border-left:4px solid #999'>{html.escape(text)}</div>")
+
+
+def img_html(path: Path, alt: str, width: int = 760) -> str:
+    """An <img> with the PNG embedded as a base64 data URI (the report stays one self-contained file)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (f"<img alt=\"{html.escape(alt, quote=True)}\" style=\"max-width:100%;width:{int(width)}px\" "
+            f"src=\"data:image/png;base64,{data}\">")
