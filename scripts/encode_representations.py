@@ -1,6 +1,12 @@
 """Rule encode_representations: r = the posterior mean of q(r | x) for every video, in videos.parquet order
 (columns video_id, split, r_0..r_{d-1})."""
 
+import os
+
+# OpenMP threads sleep instead of spinning while they wait: on a shared 2-core machine spinning threads made
+# each training step about 20x slower (measured); must be set before torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pandas as pd
 import torch
 

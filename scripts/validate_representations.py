@@ -2,6 +2,12 @@
 neighbours in r (Figure 5: a table of ids and contact sheets of frames), neighbour rates against random pairs, and
 (evaluation only: the synthetic world's truth) the probe of the true content latent from r vs from the raw features."""
 
+import os
+
+# OpenMP threads sleep instead of spinning while they wait: on a shared 2-core machine spinning threads made
+# each training step about 20x slower (measured); must be set before torch loads its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import json
 from pathlib import Path
 

@@ -32,6 +32,10 @@ def make_features(n: int = 160, n_hashtags: int = 4, seed: int = 0):
         arrays["text"][f"{s}_tokens__offsets"] = offsets_from_lengths(lens)
         arrays["text"][f"{s}_vectors"] = emb[ids].reshape(-1, word_dim)
         arrays["text"][f"{s}_vectors__offsets"] = offsets_from_lengths(lens)
+        off = offsets_from_lengths(lens)
+        vec = arrays["text"][f"{s}_vectors"]
+        arrays["text"][f"{s}_mean"] = np.array([vec[off[i]:off[i + 1]].mean(0) if lens[i] else np.full(word_dim, np.nan)
+                                                for i in range(n)], dtype=np.float32)
     n_frames = rng.integers(1, 4, n)
     A = rng.normal(size=(2, 12))
     frames = np.concatenate([z[i] @ A + 0.1 * rng.normal(size=(n_frames[i], 12)) for i in range(n)]).astype(np.float32)

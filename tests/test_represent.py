@@ -287,3 +287,52 @@ def test_focal_neighbours_table(world):
     focal = t[t["rank"] == 0]
     assert (focal["split"] == "test").all() and (focal["hashtag"] == focal["focal_hashtag"]).all()
     assert focal["focal_hashtag"].nunique() == 2
+
+
+@pytest.mark.workflow
+def test_rules_train_encode_and_validate_from_feature_files(tmp_path):
+    """The three rules through Snakemake on feature files of the gathered layout (no media or feature extraction):
+    r.parquet keeps the contract (videos.parquet order, split, r_0..r_{d-1}); Table 2, the probe, the neighbour
+    rates and the contact sheets are written; a second run has nothing to do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from reach.features.store import offsets_from_lengths, save_npz
+
+    repo = Path(__file__).resolve().parents[1]
+    arrays, videos, z = make_features(n=120)
+    res = tmp_path / "results"
+    (res / "ingest").mkdir(parents=True)
+    videos.to_parquet(res / "ingest" / "videos.parquet", index=False)
+    for m, a in arrays.items():
+        save_npz(res / "features" / f"{m}.npz", **a)
+    truth = videos.assign(**{f"content_{k}": z[:, k] for k in range(2)})
+    (res / "synthetic" / "truth").mkdir(parents=True)
+    truth.to_parquet(res / "synthetic" / "truth" / "videos.parquet", index=False)
+    rng = np.random.default_rng(0)
+    for shard, rows in enumerate(np.array_split(np.arange(len(videos)), 2)):
+        n_fr = rng.integers(1, 4, len(rows))
+        save_npz(res / "media" / "frames" / f"shard-{shard}.npz", video_id=videos["video_id"].to_numpy()[rows],
+                 frames=rng.integers(0, 255, (int(n_fr.sum()), 16, 10, 3), dtype=np.uint8),
+                 frames__offsets=offsets_from_lengths(n_fr))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "2", "--configfile",
+           str(repo / "tests" / "tiny_config.yaml"), "-d", str(tmp_path), "--allowed-rules", "train_vsvae",
+           "encode_representations", "validate_representations", "--", "results/represent/table2.csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = pd.read_parquet(res / "represent" / "r.parquet")
+    assert list(r.columns[:2]) == ["video_id", "split"] and r.columns[2] == "r_0"
+    assert (r["video_id"] == videos["video_id"]).all() and r.filter(like="r_").notna().all().all()
+    counts = r["split"].value_counts()
+    assert counts["train"] > counts["val"] > 0 and counts["test"] > 0
+    t2 = pd.read_csv(res / "represent" / "table2.csv")
+    assert {"text", "image", "image_objects", "audio", "editing"} <= set(t2["modality"])
+    assert set(pd.read_csv(res / "represent" / "probe.csv")["target"]) == {"content_0", "content_1", "mean"}
+    rates = pd.read_csv(res / "represent" / "neighbour_rates.csv")
+    assert set(rates["neighbours_in"]) == {"random pairs", "r", "raw features"}
+    assert len(list((res / "represent" / "contact_sheets").glob("focal-*.png"))) == 2
+    hist = pd.read_parquet(res / "represent" / "loss_history.parquet")
+    assert list(hist["epoch"]) == [1, 2] and not (res / "represent" / "scratch").exists()
+    again = subprocess.run(cmd[:5] + ["-n"] + cmd[5:], capture_output=True, text=True, timeout=300)
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -18,6 +18,7 @@ loss and no metric.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,7 +42,8 @@ class Scaler:
         X = np.asarray(X, np.float64)
         if X.shape[0] == 0:
             raise ValueError("cannot fit a scaler on zero rows")
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (e.g. an empty sentiment slot)
             mean = np.nanmean(X, axis=0) if X.size else np.zeros(X.shape[1])
             sd = np.nanstd(X, axis=0) if X.size else np.ones(X.shape[1])
         mean = np.where(np.isfinite(mean), mean, 0.0)
