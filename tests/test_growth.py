@@ -67,8 +67,10 @@ def test_coverage_table_counts_intervals_that_hold_the_truth():
         "parameter": ["sample_a[x]", "sample_a[y]", "sample_b[x]", "sample_b[y]"],
         "mean": [1.0, 2.0, 3.0, 4.0], "sd": [0.1] * 4, "q05": [0.8, 1.8, 2.8, 3.8], "q95": [1.2, 2.2, 3.2, 4.2],
         "rhat": [1.0] * 4})
-    truth_videos = pd.DataFrame({"video_id": ["1", "2", "3"], "growth_a": [1.1, 0.9, 3.0], "growth_b": [3.5, 3.5, 4.0]})
-    fitted = pd.DataFrame({"video_id": ["1", "2", "3"], "hashtag": ["x", "x", "y"]})
+    truth_videos = pd.DataFrame({"video_id": ["1", "2", "3", "4"], "growth_a": [1.1, 0.9, 3.0, 99.0],
+                                 "growth_b": [3.5, 3.5, 4.0, 99.0]})
+    fitted = pd.DataFrame({"video_id": ["1", "2", "3", "4"], "hashtag": ["x", "x", "y", "y"],
+                           "source": ["posterior mean (nuts)"] * 3 + ["conditional mode (not in the subsample)"]})
     truth = hashtag_truth(truth_videos, fitted)
     assert truth.set_index("hashtag")["true_a"].to_dict() == pytest.approx({"x": 1.0, "y": 3.0})
     per, agg = coverage_table(summary, truth)

@@ -16,11 +16,14 @@ import pandas as pd
 
 
 def hashtag_truth(truth_videos: pd.DataFrame, fitted: pd.DataFrame) -> pd.DataFrame:
-    """Per hashtag: mean of the true growth_a and growth_b over the videos that entered the fit."""
+    """Per hashtag: mean of the true growth_a and growth_b over the videos that entered the fit (with the scale
+    switch, those sampled by NUTS: ``source`` starting with "posterior")."""
     need = {"video_id", "growth_a", "growth_b"}
     if not need <= set(truth_videos.columns):
         raise ValueError(f"truth videos table lacks {sorted(need - set(truth_videos.columns))}")
     t = truth_videos[["video_id", "growth_a", "growth_b"]].astype({"video_id": str})
+    if "source" in fitted.columns:
+        fitted = fitted[fitted["source"].str.startswith("posterior")]
     m = fitted[["video_id", "hashtag"]].astype({"video_id": str}).merge(t, on="video_id", how="left")
     missing = m["growth_a"].isna().sum()
     if missing:
