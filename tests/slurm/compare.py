@@ -4,7 +4,8 @@ usage: python tests/slurm/compare.py SLURM_DIR LOCAL_DIR
 
 Every file under results/ of either run is compared by content: Parquet tables with pandas (values, dtypes, index,
 column order), .npz archives array by array (same keys, dtypes, shapes, values; NaN equals NaN), JSON by parsed
-value without timing keys (TIMING_KEYS), everything else byte for byte. The only files left out are those that legitimately differ between two
+value without timing keys (TIMING_KEYS; also dropped from Parquet columns), .safetensors tensor by tensor with
+their JSON metadata compared the same way, everything else byte for byte. The only files left out are those that legitimately differ between two
 correct runs, listed in NON_DETERMINISTIC with the reason. Exit status 0 when every other file matches.
 """
 
@@ -37,8 +38,11 @@ def excluded(rel: str) -> str | None:
 
 
 def same_parquet(a: Path, b: Path) -> str | None:
+    x, y = pd.read_parquet(a), pd.read_parquet(b)
+    x = x.drop(columns=[c for c in x.columns if timing_key(c)])  # e.g. a training history's per-epoch "seconds"
+    y = y.drop(columns=[c for c in y.columns if timing_key(c)])
     try:
-        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+        pd.testing.assert_frame_equal(x, y, check_exact=True)
     except AssertionError as err:
         return str(err).splitlines()[0] if str(err) else "tables differ"
     return None
@@ -58,10 +62,18 @@ def same_npz(a: Path, b: Path) -> str | None:
     return None
 
 
+def timing_key(name) -> bool:
+    return isinstance(name, str) and any(fnmatch.fnmatch(name, pattern) for pattern in TIMING_KEYS)
+
+
 def without_timings(value):
+    if isinstance(value, dict) and isinstance(value.get("columns"), list) and isinstance(value.get("data"), list):
+        # a table stored as {"columns": [...], "data": [[...], ...]} (e.g. a training history in weights metadata)
+        keep = [i for i, c in enumerate(value["columns"]) if not timing_key(c)]
+        value = {**value, "columns": [value["columns"][i] for i in keep],
+                 "data": [[row[i] for i in keep] if isinstance(row, list) else row for row in value["data"]]}
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items()
-                if not any(fnmatch.fnmatch(k, pattern) for pattern in TIMING_KEYS)}
+        return {k: without_timings(v) for k, v in value.items() if not timing_key(k)}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
@@ -75,6 +87,30 @@ def same_json(a: Path, b: Path) -> str | None:
     return f"JSON values differ{' at ' + ', '.join(keys) if keys else ''}"
 
 
+def same_safetensors(a: Path, b: Path) -> str | None:
+    """Same tensor names, dtypes, shapes and values; metadata equal once timing keys are dropped from its JSON."""
+    from safetensors import safe_open
+
+    with safe_open(str(a), "np") as x, safe_open(str(b), "np") as y:
+        if sorted(x.keys()) != sorted(y.keys()):
+            return "tensor names differ"
+        for key in x.keys():
+            u, v = x.get_tensor(key), y.get_tensor(key)
+            if u.dtype != v.dtype or u.shape != v.shape or not np.array_equal(u, v, equal_nan=u.dtype.kind in "fc"):
+                return f"tensor {key} differs"
+        mx, my = x.metadata() or {}, y.metadata() or {}
+
+    def parse(text):
+        try:
+            return without_timings(json.loads(text))
+        except ValueError:
+            return text
+
+    if {k: parse(v) for k, v in mx.items()} != {k: parse(v) for k, v in my.items()}:
+        return "metadata differs"
+    return None
+
+
 def same_bytes(a: Path, b: Path) -> str | None:
     return None if a.read_bytes() == b.read_bytes() else "bytes differ"
 
@@ -86,6 +122,8 @@ def compare_file(a: Path, b: Path) -> str | None:
         return same_npz(a, b)
     if a.suffix == ".json":
         return same_json(a, b)
+    if a.suffix == ".safetensors":
+        return same_safetensors(a, b)
     return same_bytes(a, b)
 
 
@@ -122,7 +160,8 @@ def main(argv: list[str]) -> int:
     counts, problems = compare(slurm, local)
     for pattern, why in NON_DETERMINISTIC.items():
         print(f"excluded {pattern}: {why}")
-    print(f"excluded JSON keys {', '.join(TIMING_KEYS)}: a job's own timings (feature manifests)")
+    print(f"excluded JSON keys and table columns {', '.join(TIMING_KEYS)}: a job's own timings (feature manifests, "
+          "training histories, weights metadata)")
     print(f"{counts['compared']} files compared, {counts['excluded']} excluded, {len(problems)} differences")
     for p in problems:
         print(f"DIFFERS {p}")
