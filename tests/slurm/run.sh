@@ -45,13 +45,12 @@ fi
 SNAP="$WORK/workflow"
 rm -rf "$SNAP"
 mkdir -p "$SNAP/tests"
-PARTS=(Snakefile rules scripts src profiles config resources workflow_config.yaml environment.yml tests/tiny_config.yaml)
 if [ -n "${REACH_SLURM_REV:-}" ]; then
-  git -C "$REPO" archive "$REACH_SLURM_REV" -- "${PARTS[@]}" | tar -x -C "$SNAP"
-else
-  for p in "${PARTS[@]}"; do
-    if [ -e "$REPO/$p" ]; then cp -r "$REPO/$p" "$SNAP/$(dirname "$p")/"; fi
-  done
+  git -C "$REPO" archive "$REACH_SLURM_REV" | tar -x -C "$SNAP"
+else  # tracked and untracked-but-not-ignored files; files over 5 MB (build debris) are left out
+  (cd "$REPO" && git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
+    if [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 5000000 ]; then printf '%s\0' "$f"; fi
+  done | tar -c --null -T - -f -) | tar -x -C "$SNAP"
 fi
 find "$SNAP" -name __pycache__ -prune -exec rm -rf {} +
 export PYTHONPATH="$SNAP/src${PYTHONPATH:+:$PYTHONPATH}"   # the snapshot's library, ahead of the editable install
