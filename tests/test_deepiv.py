@@ -48,7 +48,7 @@ def test_direct_regression_with_the_same_network_is_confounded(linear_fit, tmp_p
     direct = fit_direct(t, x, y, DeepIVConfig(seed=1, **FAST))
     ols = np.linalg.lstsq(np.column_stack([np.ones_like(t), t, x]), y, rcond=None)[0][1]
     assert abs(slope_of(direct, t, x) - ols) < 0.25          # it learns E[y | t, x], not h
-    assert slope_of(direct, t, x) - 2.0 > 2 * abs(slope_of(model, t, x) - 2.0)
+    assert abs(slope_of(model, t, x) - 2.0) < slope_of(direct, t, x) - 2.0 - 0.1   # Deep IV is closer to h
     direct.save(tmp_path / "direct.safetensors")
     loaded = DeepIVModel.load(tmp_path / "direct.safetensors", device="cpu")
     np.testing.assert_array_equal(loaded.predict(t[:50], x[:50]), direct.predict(t[:50], x[:50]))

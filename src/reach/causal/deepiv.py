@@ -75,6 +75,7 @@ class DeepIVConfig:
     patience: int = 20                        # epochs without a held-out improvement before stopping
     lr_decay: float = 0.5                     # learning rate factor after lr_patience epochs without improvement
     lr_patience: int = 8                      # (1.0 disables the decay; the rate never falls below lr / 1000)
+    min_epochs: int = 100                     # second stage: no early stop or rate decay before this epoch
     ema: float = 0.99                         # per-step decay of the weight average used for validation and
                                               # prediction (Polyak averaging; 0 disables)
     n_samples: int = 1                        # draws from F per row per set in the second-stage loss
@@ -441,8 +442,8 @@ class _EarlyStopping:
     """Keeps the best weights by held-out loss, halves the learning rate (factor lr_decay) after lr_patience epochs
     without improvement, and stops after `patience` epochs without improvement."""
 
-    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, config: "DeepIVConfig"):
-        self.module, self.opt, self.config = module, opt, config
+    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, config: "DeepIVConfig", min_epochs: int = 0):
+        self.module, self.opt, self.config, self.min_epochs = module, opt, config, int(min_epochs)
         self.best, self.best_state, self.best_epoch, self.waited, self.since_decay = math.inf, None, 0, 0, 0
 
     @property
@@ -456,6 +457,8 @@ class _EarlyStopping:
             self.best, self.best_epoch, self.waited, self.since_decay = val_loss, epoch, 0, 0
             self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
             return True, False
+        if epoch < self.min_epochs:        # neither decay nor stop before min_epochs (plateaus early in stage 2)
+            return False, False
         self.waited += 1
         self.since_decay += 1
         c = self.config
@@ -579,7 +582,7 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
     opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
     s = config.n_samples
-    stopper, ema = _EarlyStopping(response, opt, config), _EMA(response, config.ema)
+    stopper, ema = _EarlyStopping(response, opt, config, config.min_epochs), _EMA(response, config.ema)
     first_rows = len(rows)
     for epoch in range(1, config.max_epochs + 1):
         tic = time.perf_counter()
@@ -686,7 +689,8 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
             rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
             opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
             gen = torch.Generator().manual_seed(int(config.seed) + 17)
-            rows, stopper, ema = [], _EarlyStopping(response, opt, config), _EMA(response, config.ema)
+            rows, ema = [], _EMA(response, config.ema)
+            stopper = _EarlyStopping(response, opt, config, config.min_epochs)
             start = time.perf_counter()
             for epoch in range(1, config.max_epochs + 1):
                 response.train()
