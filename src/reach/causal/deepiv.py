@@ -28,7 +28,9 @@ epochs without held-out improvement, at most 300 epochs per stage with patience 
 (Hartford et al.'s code uses the same two penalties), and a Polyak (exponential moving) average of the weights
 for validation and prediction. The average matters: the second-stage held-out loss improves slowly (by ~0.03 on
 a standardised scale over 100+ epochs) and under raw SGD noise early stopping fired after ~15 epochs with 2-3x the
-attainable error. For paper scale set lr=1e-5 (and e.g. max_epochs=100) in the config. Weight decay is an L2
+attainable error; for the same reason the second stage runs at least `min_epochs` (100) epochs before early
+stopping or rate decay may act (its held-out loss plateaus for tens of epochs before h's slower directions are
+learned). For paper scale set lr=1e-5 (and e.g. max_epochs=100, min_epochs=10) in the config. Weight decay is an L2
 penalty in Adam's gradient (Keras-style l2).
 
 Determinism: on CPU a fit is a function of (data, config) — all randomness (initialisation, dropout, shuffling,
