@@ -178,6 +178,7 @@ log "cluster up: node $HOST, $CPUS CPUs, $MEM_MB MB; daemons ${PIDS[*]}; SLURM_C
 # request is refused here), memory requests capped at the node's RealMemory, squeue for status (no
 # slurmdbd), no account, and short polling intervals.
 "$PY" - "$SNAP/profiles/slurm/profile.yaml" "$WORK/profile/profile.yaml" "$MEM_MB" <<'EOF'
+import re
 import sys
 from pathlib import Path
 
@@ -185,6 +186,14 @@ import yaml
 
 src, dst, mem = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 profile = yaml.safe_load(open(src))
+# Rules that declare `gpu=` themselves but are not (yet) in the profile get gpu=0 too.
+rule = None
+for smk in sorted(Path(src).parents[2].glob("rules/*.smk")):
+    for line in smk.read_text().splitlines():
+        if line.startswith("rule ") or line.startswith("checkpoint "):
+            rule = line.split()[1].rstrip(":")
+        elif rule and re.match(r"\s+gpu\s*=", line):
+            profile["set-resources"].setdefault(rule, {})["gpu"] = 1
 for res in [profile["default-resources"], *profile["set-resources"].values()]:
     if "gpu" in res:  # gpu=0 (not just absent) also overrides the rules' own `resources: gpu=1`
         res["gpu"] = 0
