@@ -23,6 +23,8 @@ import pandas as pd
 NON_DETERMINISTIC = {
     "results/logs/*": "log lines carry timestamps, durations, process ids and progress bars",
     "results/benchmarks/*": "wall time, memory and I/O of each job (the measurements of benchmarks/scale.py)",
+    "results/report/report.html": "the notebook renderer gives every cell a random id (the figures and tables it "
+                                  "embeds are compared as files)",
 }
 
 
