@@ -36,6 +36,7 @@ rule train_deepiv:
         runtime=60,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/train_deepiv/member-{member}.log",
     benchmark:

@@ -43,6 +43,7 @@ rule render_media:
         code=package_digest("synthetic", "tiers.py", "shards.py"),
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/render_media/shard-{shard}.log",
     benchmark:

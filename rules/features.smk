@@ -32,6 +32,7 @@ rule image_features:
         runtime=60,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/image_features/shard-{shard}.log",
     benchmark:
@@ -63,6 +64,7 @@ rule audio_features:
         runtime=60,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/audio_features/shard-{shard}.log",
     benchmark:
@@ -90,6 +92,7 @@ rule text_features:
         mem_mb=6000,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/text_features/shard-{shard}.log",
     benchmark:
@@ -118,6 +121,7 @@ rule editing_features:
         mem_mb=4000,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/editing_features/shard-{shard}.log",
     benchmark:
@@ -142,6 +146,7 @@ rule gather_features:
         code=package_digest("features/store.py"),
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/gather_features/{modality}.log",
     benchmark:

@@ -20,6 +20,7 @@ rule sample_frames:
         mem_mb=4000,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/sample_frames/shard-{shard}.log",
     benchmark:
@@ -43,6 +44,7 @@ rule extract_audio:
         mem_mb=4000,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/extract_audio/shard-{shard}.log",
     benchmark:

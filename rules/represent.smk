@@ -32,6 +32,7 @@ rule train_vsvae:
         runtime=120,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/train_vsvae.log",
     benchmark:
@@ -56,6 +57,7 @@ rule encode_representations:
         mem_mb=8000,
     conda:
         "../environment.yml"
+    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
     log:
         "results/logs/encode_representations.log",
     benchmark:
