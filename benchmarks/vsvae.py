@@ -65,7 +65,7 @@ def time_steps(model, opt, batch, steps: int, amp: bool, device: torch.device) -
             torch.autocast("cpu", enabled=False)
         with ctx:
             out, mu, ls = model(batch, generator=g)
-        loss = loss_terms(out, batch, mu, ls)["loss"]
+        loss = loss_terms(out, batch, mu, ls, model.log_noise)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -116,7 +116,7 @@ def main() -> None:
     dims = {**WIDTHS[args.widths], "vocab_size": args.vocab, "max_words": args.words, "max_frames": args.frames}
     widths = layer_widths(dims, args.latent, args.width_scale)
     torch.manual_seed(0)
-    model = VSVAE(dims, widths).to(device)
+    model = VSVAE(dims, widths, learn_noise=True).to(device)  # as the workflow default (represent.learn_noise)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.05)
     g = torch.Generator().manual_seed(1)
     batch = synthetic_batch(dims, args.batch, device, g)
@@ -150,7 +150,7 @@ def main() -> None:
                 ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else torch.autocast("cuda", enabled=False)
                 with ctx:
                     out, mu, ls = model(batch, generator=gg)
-                losses[amp] = float(loss_terms(out, batch, mu, ls)["loss"])
+                losses[amp] = float(loss_terms(out, batch, mu, ls, model.log_noise)["loss"])
         rel = abs(losses[True] - losses[False]) / abs(losses[False])
         print(f"  Eq. 16 loss on one batch: float32 {losses[False]:.3f}, bfloat16 autocast {losses[True]:.3f} "
               f"(relative difference {rel:.2e})")

@@ -108,11 +108,20 @@ def _last_states(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch
     return h * present.to(h.dtype).unsqueeze(1)
 
 
+NOISE_MODALITIES = ("frames", "image_vector", "audio", "editing")
+LOG_NOISE_CLIP = (-3.0, 3.0)  # learned per-column noise sd on the standardised scale: 0.05 .. 20
+
+
 class VSVAE(nn.Module):
-    def __init__(self, dims: dict, widths: Widths):
+    def __init__(self, dims: dict, widths: Widths, learn_noise: bool = False):
         super().__init__()
         self.dims = dict(dims)
         self.widths = widths
+        # Gaussian decoders with a learned sd per feature column (log scale, starting at the unit variance of
+        # Eq. 16); None keeps Eq. 16's fixed unit variance.
+        self.log_noise = nn.ParameterDict({m: nn.Parameter(torch.zeros(dims[f"{m}_dim"] if m != "frames"
+                                                                         else dims["frame_dim"]))
+                                           for m in NOISE_MODALITIES}) if learn_noise else None
         W, d = widths, dims
         L, T = d["max_words"], d["max_frames"]
         self.max_words, self.max_frames = L, T
@@ -198,9 +207,22 @@ def _positions(n: int, width: int) -> torch.Tensor:
     return torch.where(k % 2 == 0, torch.sin(angle), torch.cos(angle))
 
 
+def _gaussian_nll(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                  log_noise: torch.Tensor | None) -> torch.Tensor:
+    """Sum over observed entries of the Gaussian negative log likelihood (constant dropped): 0.5 * error^2 with
+    unit variance (Eq. 16), or 0.5 * error^2 / s^2 + log s with a learned sd s per column (last axis)."""
+    se = (pred.float() - target) ** 2
+    if log_noise is None:
+        return 0.5 * (se * mask).sum()
+    ln = log_noise.float().clamp(*LOG_NOISE_CLIP)
+    return ((0.5 * se * torch.exp(-2 * ln) + ln) * mask).sum()
+
+
 def loss_terms(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], mu: torch.Tensor,
-               log_sigma: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-video Eq. 16 terms averaged over the batch (float32), plus their sum under "loss"."""
+               log_sigma: torch.Tensor, log_noise: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Per-video Eq. 16 terms averaged over the batch (float32), plus their sum under "loss". `log_noise`
+    (VSVAE.log_noise when learned): log sd per feature column of frames, image vector, audio and editing."""
+    ln = (lambda m: None) if log_noise is None else (lambda m: log_noise[m])
     n = mu.shape[0]
     terms: dict[str, torch.Tensor] = {}
     text = torch.zeros((), device=mu.device)
@@ -214,11 +236,12 @@ def loss_terms(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], mu: tor
     terms["text"] = text
     fmask = (torch.arange(out["frames"].shape[1], device=mu.device).unsqueeze(0)
              < b["n_frames"].unsqueeze(1)).unsqueeze(2)
-    frame_se = ((out["frames"].float() - b["frames"]) ** 2 * fmask).sum() / n
-    vec_se = ((out["image_vector"].float() - b["image_vector"]) ** 2 * b["image_vector_mask"]).sum() / n
-    terms["image"] = 0.5 * (frame_se + vec_se)
-    terms["audio"] = 0.5 * ((out["audio"].float() - b["audio"]) ** 2 * b["audio_mask"]).sum() / n
-    terms["editing"] = 0.5 * ((out["editing"].float() - b["editing"]) ** 2 * b["editing_mask"]).sum() / n
+    fmask = fmask.expand(-1, -1, out["frames"].shape[2]).to(torch.float32)
+    frame_nll = _gaussian_nll(out["frames"], b["frames"], fmask, ln("frames"))
+    vec_nll = _gaussian_nll(out["image_vector"], b["image_vector"], b["image_vector_mask"], ln("image_vector"))
+    terms["image"] = (frame_nll + vec_nll) / n
+    terms["audio"] = _gaussian_nll(out["audio"], b["audio"], b["audio_mask"], ln("audio")) / n
+    terms["editing"] = _gaussian_nll(out["editing"], b["editing"], b["editing_mask"], ln("editing")) / n
     mu, log_sigma = mu.float(), log_sigma.float()
     terms["kl"] = 0.5 * (mu ** 2 + torch.exp(2 * log_sigma) - 1 - 2 * log_sigma).sum() / n
     terms["loss"] = terms["text"] + terms["image"] + terms["audio"] + terms["editing"] + terms["kl"]  # Eq. 16

@@ -61,6 +61,7 @@ class VSVAEConfig:
     vocab_min_count: int = 2
     vocab_size: int = 5000
     amp: bool = True
+    learn_noise: bool = False   # True: a learned noise sd per feature column instead of Eq. 16's unit variance
     seed: int = 0
 
     @classmethod
@@ -102,7 +103,7 @@ def build_model(dims: dict, cfg: VSVAEConfig, widths: Widths | None = None) -> V
     widths = widths or layer_widths(dims, cfg.latent_size, cfg.width_scale, cfg.min_width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return VSVAE(dims, widths)
+        return VSVAE(dims, widths, learn_noise=cfg.learn_noise)
 
 
 def _optimizer(model: VSVAE, cfg: VSVAEConfig) -> torch.optim.AdamW:
@@ -130,7 +131,7 @@ def evaluate_loss(model: VSVAE, t: dict[str, torch.Tensor], batch_size: int, dev
             b = _take(t, torch.arange(start, min(n, start + batch_size), device=device))
             with _autocast(device, amp):
                 out, mu, ls = model(b, sample=True, generator=g)
-            terms = loss_terms(out, b, mu, ls)
+            terms = loss_terms(out, b, mu, ls, model.log_noise)
             m = len(b["audio"])
             for k in TERMS:
                 sums[k] += float(terms[k]) * m
@@ -204,7 +205,7 @@ def fit(data: VSVAEData, cfg: VSVAEConfig, device: str = "auto", checkpoint: str
             b = _take(t_train, idx)
             with _autocast(dev, amp):
                 out, mu, ls = model(b, sample=True, generator=g_noise)
-            terms = loss_terms(out, b, mu, ls)
+            terms = loss_terms(out, b, mu, ls, model.log_noise)
             if not torch.isfinite(terms["loss"]):
                 raise FloatingPointError(f"VS-VAE loss is not finite at epoch {epoch + 1} "
                                          f"(terms {({k: float(v) for k, v in terms.items()})})")
@@ -294,7 +295,7 @@ def load_weights(path: str | Path) -> Saved:
     tensors = load_file(str(path))
     cfg = VSVAEConfig.from_dict(json.loads(meta["config"]))
     dims = json.loads(meta["dims"])
-    model = VSVAE(dims, Widths.from_dict(json.loads(meta["widths"])))
+    model = VSVAE(dims, Widths.from_dict(json.loads(meta["widths"])), learn_noise=cfg.learn_noise)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     model.eval()
     scalers = {}
