@@ -62,6 +62,12 @@ def use_synthetic_world():
     return config["scrapes"]["dir"] is None
 
 
+def use_simulated_promotion_logs():
+    """The promotion logs are simulated unless diffusion.promotion_logs.dir names the user's own (independently of
+    whether the video world is synthetic)."""
+    return config["diffusion"]["promotion_logs"]["dir"] is None
+
+
 def scrapes_dir():
     return SYNTHETIC_SCRAPES if use_synthetic_world() else config["scrapes"]["dir"]
 
@@ -148,9 +154,7 @@ def report_inputs(wildcards):
         "causal": [*outputs("iv_validity"), *outputs("fei_tables"), *outputs("gather_selection"),
                    *(outputs("check_fei_truth") if synthetic else [])],
         "diffusion": [*outputs("calibrate_diffusion"), *outputs("estimator_study"),
-                      # the promotion logs can be a user's own while the video world is synthetic
-                      *(outputs("evaluate_diffusion_recovery", "summary")
-                        if globals().get("DIFF_SYNTHETIC", synthetic) else [])],
+                      *(outputs("evaluate_diffusion_recovery", "summary") if use_simulated_promotion_logs() else [])],
         "promotion": outputs("benchmark_promotion"),
     }
     if synthetic and hasattr(rules, "fei_tables"):

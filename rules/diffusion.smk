@@ -3,7 +3,7 @@
 # simulator's truth, and the estimator study of Section 5.3 (Figure 2).
 
 DIFF = config["diffusion"]
-DIFF_SYNTHETIC = DIFF["promotion_logs"]["dir"] is None
+DIFF_SYNTHETIC = use_simulated_promotion_logs()
 DIFF_LOGS = "results/synthetic/promotion" if DIFF_SYNTHETIC else DIFF["promotion_logs"]["dir"]
 DIFF_OUT = "results/diffusion"
 

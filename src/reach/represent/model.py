@@ -119,9 +119,10 @@ class VSVAE(nn.Module):
         self.widths = widths
         # Gaussian decoders with a learned sd per feature column (log scale, starting at the unit variance of
         # Eq. 16); None keeps Eq. 16's fixed unit variance.
-        self.log_noise = nn.ParameterDict({m: nn.Parameter(torch.zeros(dims[f"{m}_dim"] if m != "frames"
-                                                                         else dims["frame_dim"]))
-                                           for m in NOISE_MODALITIES}) if learn_noise else None
+        columns = {"frames": dims["frame_dim"], "image_vector": dims["image_vector_dim"], "audio": dims["audio_dim"],
+                   "editing": dims["editing_dim"]}
+        self.log_noise = nn.ParameterDict({m: nn.Parameter(torch.zeros(columns[m])) for m in NOISE_MODALITIES}
+                                          ) if learn_noise else None
         W, d = widths, dims
         L, T = d["max_words"], d["max_frames"]
         self.max_words, self.max_frames = L, T
@@ -222,7 +223,7 @@ def loss_terms(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], mu: tor
                log_sigma: torch.Tensor, log_noise: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Per-video Eq. 16 terms averaged over the batch (float32), plus their sum under "loss". `log_noise`
     (VSVAE.log_noise when learned): log sd per feature column of frames, image vector, audio and editing."""
-    ln = (lambda m: None) if log_noise is None else (lambda m: log_noise[m])
+    noise = {} if log_noise is None else log_noise
     n = mu.shape[0]
     terms: dict[str, torch.Tensor] = {}
     text = torch.zeros((), device=mu.device)
@@ -237,11 +238,11 @@ def loss_terms(out: dict[str, torch.Tensor], b: dict[str, torch.Tensor], mu: tor
     fmask = (torch.arange(out["frames"].shape[1], device=mu.device).unsqueeze(0)
              < b["n_frames"].unsqueeze(1)).unsqueeze(2)
     fmask = fmask.expand(-1, -1, out["frames"].shape[2]).to(torch.float32)
-    frame_nll = _gaussian_nll(out["frames"], b["frames"], fmask, ln("frames"))
-    vec_nll = _gaussian_nll(out["image_vector"], b["image_vector"], b["image_vector_mask"], ln("image_vector"))
+    frame_nll = _gaussian_nll(out["frames"], b["frames"], fmask, noise.get("frames"))
+    vec_nll = _gaussian_nll(out["image_vector"], b["image_vector"], b["image_vector_mask"], noise.get("image_vector"))
     terms["image"] = (frame_nll + vec_nll) / n
-    terms["audio"] = _gaussian_nll(out["audio"], b["audio"], b["audio_mask"], ln("audio")) / n
-    terms["editing"] = _gaussian_nll(out["editing"], b["editing"], b["editing_mask"], ln("editing")) / n
+    terms["audio"] = _gaussian_nll(out["audio"], b["audio"], b["audio_mask"], noise.get("audio")) / n
+    terms["editing"] = _gaussian_nll(out["editing"], b["editing"], b["editing_mask"], noise.get("editing")) / n
     mu, log_sigma = mu.float(), log_sigma.float()
     terms["kl"] = 0.5 * (mu ** 2 + torch.exp(2 * log_sigma) - 1 - 2 * log_sigma).sum() / n
     terms["loss"] = terms["text"] + terms["image"] + terms["audio"] + terms["editing"] + terms["kl"]  # Eq. 16
