@@ -160,3 +160,18 @@ def test_injected_junk_is_exactly_what_ingestion_refuses(small_written):
         assert by_line[(f, ln)] == kind
     assert out.summary["records"]["duplicates"] >= int((junk["kind"] == "duplicate_line").sum())
     assert len(missing) >= 1
+
+
+def test_campaign_size_and_noise_knobs():
+    """world.campaign_size_factor scales only the sponsored hashtags; impressions_noise_sd is the sd of Eq. 6's noise
+    (benchmarks/fei_identification.py varies both)."""
+    small = dict(seed=7, n_hashtags=12, videos_per_hashtag=40, n_sponsored=3)
+    base = simulate(WorldSpec(**small))
+    big = simulate(WorldSpec(**small, campaign_size_factor=3.0, impressions_noise_sd=0.2))
+    size = lambda w: w.hashtags.set_index("hashtag")["n_videos"]  # noqa: E731
+    commerce = base.hashtags.set_index("hashtag")["is_commerce"]
+    np.testing.assert_array_equal(size(big)[~commerce], size(base)[~commerce])
+    np.testing.assert_array_equal(size(big)[commerce], np.round(size(base)[commerce] * 3.0))
+    assert abs(big.videos["noise"].std() - 0.2) < 0.02 and abs(base.videos["noise"].std() - 0.6) < 0.05
+    with pytest.raises(ValueError, match="campaign_size_factor"):
+        simulate(WorldSpec(**small, campaign_size_factor=0.0))

@@ -94,6 +94,9 @@ class WorldSpec:
     creator_file_share: float = 0.9
     voice_share: float = 0.15
     junk_share: float = 0.002
+    campaign_size_factor: float = 1.0   # sponsored hashtags get this many times their drawn size (paper 1's challenges
+                                        # are large; benchmarks/fei_identification.py varies it)
+    impressions_noise_sd: float = 0.6   # sd of the idiosyncratic noise in log impressions (Eq. 6)
 
 
 @dataclass
@@ -138,6 +141,12 @@ def _hashtag_table(spec: WorldSpec, rng: np.random.Generator) -> pd.DataFrame:
     tab["trending_days"] = rng.integers(6, 16, size=len(tab))
     weight = rng.lognormal(0, 0.25, len(tab))  # hashtag sizes vary; the total is n_hashtags x videos_per_hashtag
     tab["n_videos"] = np.maximum(5, np.round(spec.videos_per_hashtag * len(tab) * weight / weight.sum())).astype(int)
+    if spec.campaign_size_factor != 1.0:
+        if spec.campaign_size_factor <= 0:
+            raise ValueError(f"world.campaign_size_factor must be positive, got {spec.campaign_size_factor}")
+        commerce = tab["is_commerce"].to_numpy()
+        tab.loc[commerce, "n_videos"] = np.maximum(5, np.round(tab.loc[commerce, "n_videos"] * spec.campaign_size_factor)
+                                                   ).astype(int)
     return tab
 
 
@@ -268,7 +277,7 @@ def simulate(spec: WorldSpec) -> World:
                    + 0.30 * verified[creator_of] + 0.4 * is_sponsored)
     structural_wo_level = content @ w_impressions + post_effect + follower_part
     level = 12.9 - float(np.median(structural_wo_level))
-    noise = 0.6 * rng.normal(size=n_videos)
+    noise = spec.impressions_noise_sd * rng.normal(size=n_videos)
     confounding = 0.5 * crosspost[creator_of]
     log_impressions = level + structural_wo_level + confounding + noise
     impressions = np.maximum(100, np.round(np.exp(log_impressions))).astype(np.int64)
