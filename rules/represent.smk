@@ -25,7 +25,9 @@ rule train_vsvae:
         seed=config["seed"],
         checkpoint="results/represent/scratch/vsvae.ckpt",
         code=package_digest("represent", "features/store.py"),
-    threads: 2
+    # one thread: on CPU the small LSTM / dense steps run faster on one torch thread than on two (145 vs 187 ms per
+    # batch of 64, measured 2026-11-29), and the rule then does not wait for two free cores
+    threads: 1
     resources:
         gpu=1,
         mem_mb=16000,
