@@ -94,6 +94,8 @@ def test_widths_scale_with_input_widths():
     assert w.joint == 656  # Web Appendix B: "the encoded features of size 656"
     half = layer_widths({**dims, "frame_dim": 2048, "image_vector_dim": 3089 - 2048 + 0}, width_scale=1.0)
     assert half.image_lstm == 2048
+    wide = layer_widths(dims, latent=256, width_scale=1.0, editing_width=128)
+    assert wide.editing_dense == 128 and wide.joint == 656 - 16 + 128 and wide.text_dense == 64
 
 
 def test_forward_shapes(world):

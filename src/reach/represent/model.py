@@ -67,10 +67,12 @@ class Widths:
         return cls(**{k: int(v) if k != "image_dense" else v for k, v in d.items()})
 
 
-def layer_widths(dims: dict, latent: int = 256, width_scale: float = 1.0, min_width: int = 16) -> Widths:
+def layer_widths(dims: dict, latent: int = 256, width_scale: float = 1.0, min_width: int = 16,
+                 editing_width: int | None = None) -> Widths:
     """Web Appendix B's widths scaled by (actual input width / the paper's input width) of each modality, times
     `width_scale` (1 = the paper's proportions), floored at `min_width`. The image LSTM's hidden width is the
-    frame width itself at width_scale 1 (4,096 for VGG-19 in the paper)."""
+    frame width itself at width_scale 1 (4,096 for VGG-19 in the paper). `editing_width`, when given, replaces the
+    editing encoder's width (and the editing slice of the joint decoder)."""
 
     def w(paper: int, ratio: float) -> int:
         return max(int(min_width), int(round(paper * ratio * width_scale)))
@@ -83,7 +85,8 @@ def layer_widths(dims: dict, latent: int = 256, width_scale: float = 1.0, min_wi
         image_lstm=w(PAPER_WIDTH["image_lstm"], frame),
         image_dense=tuple(w(x, vec) for x in PAPER_WIDTH["image_dense"]),
         audio_dense=w(PAPER_WIDTH["audio_dense"], dims["audio_dim"] / PAPER_INPUT["audio"]),
-        editing_dense=w(PAPER_WIDTH["editing_dense"], dims["editing_dim"] / PAPER_INPUT["editing"]),
+        editing_dense=int(editing_width) if editing_width else w(PAPER_WIDTH["editing_dense"],
+                                                                dims["editing_dim"] / PAPER_INPUT["editing"]),
         latent=int(latent))
 
 

@@ -51,6 +51,7 @@ class VSVAEConfig:
     latent_size: int = 256
     width_scale: float = 1.0
     min_width: int = 16
+    editing_width: int | None = None   # width of the editing encoder (None: Web Appendix B's 16, scaled and floored)
     lr: float = 1e-5
     weight_decay: float = 0.05
     batch_size: int = 32
@@ -100,7 +101,7 @@ def _take(t: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tens
 
 
 def build_model(dims: dict, cfg: VSVAEConfig, widths: Widths | None = None) -> VSVAE:
-    widths = widths or layer_widths(dims, cfg.latent_size, cfg.width_scale, cfg.min_width)
+    widths = widths or layer_widths(dims, cfg.latent_size, cfg.width_scale, cfg.min_width, cfg.editing_width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return VSVAE(dims, widths, learn_noise=cfg.learn_noise)
