@@ -3,7 +3,8 @@
 REPR = config["represent"]
 REPR_EVAL = REPR["eval"]
 REPR_TRAIN_KEYS = ["latent_size", "width_scale", "min_width", "editing_width", "lr", "weight_decay", "batch_size",
-                   "max_epochs", "patience", "max_words", "max_frames", "vocab_min_count", "vocab_size", "amp", "learn_noise"]
+                   "max_epochs", "patience", "max_words", "max_frames", "vocab_min_count", "vocab_size", "amp",
+                   "learn_noise"]
 REPRESENT_TARGETS = [
     "results/represent/r.parquet",
     "results/represent/table2.csv",
