@@ -191,3 +191,65 @@ def test_demand_smoke_deep_iv_beats_the_constant():
     model = fit_deepiv(d.t, d.z, d.x, d.y, DeepIVConfig(seed=0, **{**FAST, "max_epochs": 30}))
     mse = demand_mse(model.predict, n=2000, seed=9)
     assert mse < 0.6 * demand_mse(lambda t, x: np.full(t.size, d.y.mean()), n=2000, seed=9)
+
+
+# ----------------------------------------------------------------------------------------- spline response
+def test_restricted_cubic_basis_spans_patsys_natural_cubic_splines():
+    """Oracle: patsy's cr() (natural cubic regression splines) with the same knots spans the same function space as
+    [1, t, B_1..B_{K-2}], so least squares on either basis gives the same fit; beyond the outer knots it is linear."""
+    from patsy import dmatrix
+
+    from reach.causal.deepiv import restricted_cubic_basis
+
+    rng = np.random.default_rng(3)
+    knots = np.array([-1.6, -0.6, 0.0, 0.7, 1.5])
+    t = np.sort(rng.uniform(knots[0], knots[-1], 400))
+    y = np.sin(2 * t) + 0.3 * t ** 3 + 0.1 * rng.normal(size=t.size)
+    ours = restricted_cubic_basis(torch.as_tensor(t), torch.as_tensor(knots)).numpy()
+    ours = np.column_stack([np.ones_like(t), ours])
+    assert ours.shape == (t.size, knots.size)
+    theirs = np.asarray(dmatrix(f"cr(t, knots={list(knots[1:-1])}, lower_bound={knots[0]}, upper_bound={knots[-1]}) - 1",
+                                {"t": t}))
+    fit = lambda X: X @ np.linalg.lstsq(X, y, rcond=None)[0]  # noqa: E731
+    np.testing.assert_allclose(fit(ours), fit(theirs), atol=1e-8)
+    outside = torch.as_tensor(np.r_[np.linspace(-4, -1.6, 7), np.linspace(1.5, 4, 7)])
+    basis = restricted_cubic_basis(outside, torch.as_tensor(knots)).numpy()
+    np.testing.assert_allclose(np.diff(basis[:7], 2, axis=0), 0, atol=1e-9)   # linear below k_1
+    np.testing.assert_allclose(np.diff(basis[7:], 2, axis=0), 0, atol=1e-9)   # and above k_K
+
+
+def test_spline_response_learns_an_x_dependent_curvature():
+    """No confounding (direct regression), h(t, x) = s(x) tanh(t) with s = +1 or -1 by a binary x: the FEI
+    dh/dt = s sech^2(t) has opposite signs and a peak at t = 0 in the two groups."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    group = rng.integers(0, 2, n)
+    x = np.column_stack([group, rng.normal(size=n)])
+    t = 1.2 * rng.normal(size=n)
+    sign = 2 * group - 1
+    y = sign * np.tanh(t) + 0.2 * x[:, 1] + 0.2 * rng.normal(size=n)
+    model = fit_direct(t, x, y, DeepIVConfig(seed=2, response="spline", **FAST))
+    grid = np.array([-1.5, -0.05, 0.05, 1.5])
+    for g in (0, 1):
+        xg = np.column_stack([np.full(200, g), np.zeros(200)])
+        h = model.predict_grid(grid, xg).mean(axis=0)
+        slope_mid = (h[2] - h[1]) / 0.1                 # truth: (2g - 1) * 1
+        assert abs(slope_mid - (2 * g - 1)) < 0.3
+        assert abs(h[3] - h[0] - (2 * g - 1) * 2 * np.tanh(1.5)) < 0.4
+
+
+def test_spline_response_recovers_the_linear_iv_slope_and_round_trips(tmp_path):
+    t, z, x, y = linear_iv()
+    model = fit_deepiv(t, z, x, y, DeepIVConfig(seed=1, response="spline", response_knots=4, **FAST))
+    assert abs(slope_of(model, t, x) - 2.0) < 0.4
+    assert np.all(np.diff(model.response.knots.numpy()) > 0)
+    model.save(tmp_path / "spline.safetensors")
+    loaded = DeepIVModel.load(tmp_path / "spline.safetensors", device="cpu")
+    np.testing.assert_array_equal(loaded.response.knots.numpy(), model.response.knots.numpy())
+    np.testing.assert_array_equal(loaded.predict(t[:100], x[:100]), model.predict(t[:100], x[:100]))
+    with pytest.raises(ValueError, match="response must be"):
+        DeepIVConfig(response="cubic")
+    with pytest.raises(ValueError, match="response_knots"):
+        DeepIVConfig(response="spline", response_knots=9)
+    with pytest.raises(ValueError, match="too few distinct values"):
+        fit_direct(np.repeat([0.0, 1.0], 50), x[:100], y[:100], DeepIVConfig(response="spline", **FAST))

@@ -4,7 +4,13 @@ Stage 1 (Eq. 5's F_eta): F(t | x, z) is a mixture of `n_components` Gaussians wh
 standard deviations come from a dense ReLU network (128-64-32 by default) on [x, z]; trained by maximum likelihood
 with early stopping on the held-out negative log likelihood.
 
-Stage 2 (Eqs. 4-5): the response h(t, x) is a dense ReLU network (128-64-32-1). The integral over F in Eq. 5 is
+Stage 2 (Eqs. 4-5): the response h(t, x) is a dense ReLU network (128-64-32-1) on [t, x] (response="dense", Web
+Appendix C), or, with response="spline", a varying-coefficient network: the same dense body on x alone gives the
+coefficients of a restricted (natural) cubic spline in t, h(t, x) = c_0(x) + c_1(x) t + sum_j c_{j+1}(x) B_j(t), with
+`response_knots` knots at Harrell's quantiles of the training t (linear beyond the outer knots). In the dense net t is
+one input among the ~270 of [t, x], and on the synthetic worlds its fits stay nearly linear in t whatever x
+(benchmarks/fei_identification.py); the spline head makes the t-shape of h, hence the FEI curve, a function of x by
+construction (the varying-coefficient idea of VCNet, Nie et al. 2021). The integral over F in Eq. 5 is
 replaced by Monte Carlo samples t ~ F_eta*(t | x, z) of the frozen first stage:
   * loss="unbiased" (default; Hartford et al. 2017, Section 3): two independent sets of `n_samples` draws give
     a = mean h(t^(1), x), b = mean h(t^(2), x) and the loss (y - a)(y - b), whose gradient is an unbiased estimate of
@@ -61,6 +67,16 @@ log = logging.getLogger(__name__)
 
 FORMAT = "reach.deepiv/1"
 
+# Knot quantiles of a restricted cubic spline by number of knots (Harrell 2015, Regression Modeling Strategies,
+# Table 2.3).
+RCS_KNOT_QUANTILES: dict[int, tuple[float, ...]] = {
+    3: (0.10, 0.50, 0.90),
+    4: (0.05, 0.35, 0.65, 0.95),
+    5: (0.05, 0.275, 0.50, 0.725, 0.95),
+    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
+    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
+}
+
 
 @dataclass
 class DeepIVConfig:
@@ -80,6 +96,8 @@ class DeepIVConfig:
     min_epochs: int = 100                     # second stage: no early stop or rate decay before this epoch
     ema: float = 0.99                         # per-step decay of the weight average used for validation and
                                               # prediction (Polyak averaging; 0 disables)
+    response: str = "dense"                   # "dense" (Web Appendix C) or "spline" (varying-coefficient, module doc)
+    response_knots: int = 5                   # knots of the spline response (3-7, at Harrell's quantiles of t)
     n_samples: int = 1                        # draws from F per row per set in the second-stage loss
     loss: str = "unbiased"                    # "unbiased" (two independent sample sets) or "biased"
     val_share: float = 0.1                    # held-out share of rows for early stopping (both stages)
@@ -102,6 +120,11 @@ class DeepIVConfig:
             raise ValueError(f"invalid DeepIVConfig: {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DeepIVConfig.dropout must lie in [0, 1), not {self.dropout}")
+        if self.response not in ("dense", "spline"):
+            raise ValueError(f"DeepIVConfig.response must be 'dense' or 'spline', not {self.response!r}")
+        if self.response_knots not in RCS_KNOT_QUANTILES:
+            raise ValueError(f"DeepIVConfig.response_knots must be one of {sorted(RCS_KNOT_QUANTILES)}, "
+                             f"not {self.response_knots}")
 
     def to_json(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -190,6 +213,56 @@ class ResponseNet(nn.Module):
         return self.forward_many(t[:, None], x)[:, 0]
 
 
+def restricted_cubic_basis(t: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+    """[t, B_1(t), ..., B_{K-2}(t)] (shape t.shape + (K-1,)): with a constant, a basis of the natural cubic splines
+    with knots k_1 < ... < k_K (cubic between knots, linear beyond k_1 and k_K; Harrell 2015, Section 2.4.5), each B_j
+    divided by (k_K - k_1)^2 so that its scale is that of t."""
+    k = knots
+    n_knots = k.numel()
+    a, b = k[n_knots - 2], k[n_knots - 1]
+
+    def cube(u: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(u, min=0) ** 3
+
+    cols = [t]
+    for j in range(n_knots - 2):
+        cols.append((cube(t - k[j]) - cube(t - a) * (b - k[j]) / (b - a) + cube(t - b) * (a - k[j]) / (b - a))
+                    / (b - k[0]) ** 2)
+    return torch.stack(cols, dim=-1)
+
+
+class SplineResponseNet(nn.Module):
+    """h(t, x) = c_0(x) + [t, B(t)] . c_{1:}(x): a dense ReLU body on x whose output layer gives the coefficients of
+    a restricted cubic spline in t (response="spline", see the module doc). The knots (standardised t) are a buffer,
+    so they are saved with the weights."""
+
+    def __init__(self, n_x: int, hidden: tuple[int, ...], dropout: float, knots: np.ndarray):
+        super().__init__()
+        knots = np.asarray(knots, float)
+        if knots.ndim != 1 or knots.size < 3 or not np.all(np.diff(knots) > 0):
+            raise ValueError(f"spline response knots must be >= 3 strictly increasing values, got {knots}")
+        self.body, width = _mlp(n_x, hidden, dropout)
+        self.register_buffer("knots", torch.as_tensor(knots, dtype=torch.float32))
+        self.out = nn.Linear(width, knots.size)   # c_0 and the coefficients of t, B_1 .. B_{K-2}
+
+    def forward_many(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """h at t (rows, m) for x (rows, d) -> (rows, m) on the standardised scale."""
+        c = self.out(self.body(x))                                   # (rows, K)
+        basis = restricted_cubic_basis(t, self.knots)                # (rows, m, K - 1)
+        return c[:, None, 0] + (basis * c[:, None, 1:]).sum(dim=-1)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_many(t[:, None], x)[:, 0]
+
+
+def spline_knots(t_standardised: np.ndarray, n_knots: int) -> np.ndarray:
+    """Knots of the spline response at Harrell's quantiles of the (standardised) training treatment."""
+    knots = np.quantile(np.asarray(t_standardised, float), RCS_KNOT_QUANTILES[int(n_knots)])
+    if not np.all(np.diff(knots) > 0):
+        raise ValueError(f"the treatment has too few distinct values for {n_knots} spline knots (quantiles {knots})")
+    return knots
+
+
 # ----------------------------------------------------------------------------------------------- scalers
 @dataclass
 class _Scaler:
@@ -251,7 +324,7 @@ class DeepIVModel:
 
     config: DeepIVConfig
     first_stage: MixtureDensityNet | None      # None for a direct (non-IV) regression, see fit_direct
-    response: ResponseNet
+    response: ResponseNet | SplineResponseNet
     scalers: dict[str, _Scaler]
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
@@ -389,10 +462,20 @@ def _json_default(o):
     return str(o)
 
 
-def _build_networks(config: DeepIVConfig, n_x: int, n_z: int) -> tuple[MixtureDensityNet, ResponseNet]:
+def _build_response(config: DeepIVConfig, n_x: int, knots: np.ndarray | None) -> ResponseNet | SplineResponseNet:
+    """The response network of config.response; a spline response without knots gets placeholders (for load, whose
+    state dict holds the fitted knots)."""
+    if config.response == "dense":
+        return ResponseNet(n_x, config.hidden, config.dropout)
+    if knots is None:
+        knots = np.linspace(-1.0, 1.0, config.response_knots)
+    return SplineResponseNet(n_x, config.hidden, config.dropout, knots)
+
+
+def _build_networks(config: DeepIVConfig, n_x: int, n_z: int, knots: np.ndarray | None = None
+                    ) -> tuple[MixtureDensityNet, ResponseNet | SplineResponseNet]:
     first = MixtureDensityNet(n_x + n_z, config.hidden, config.n_components, config.dropout, config.log_sigma_clip)
-    response = ResponseNet(n_x, config.hidden, config.dropout)
-    return first, response
+    return first, _build_response(config, n_x, knots)
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -530,7 +613,8 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     t_tr, xz_tr, x_tr, y_tr = tensors(train)
     t_va, xz_va, x_va, y_va = tensors(val)
     gen = torch.Generator().manual_seed(int(config.seed) + 17)  # shuffling and Monte Carlo draws (CPU)
-    first, response = _build_networks(config, x.shape[1], z.shape[1])
+    knots = spline_knots(scalers["t"](t), config.response_knots) if config.response == "spline" else None
+    first, response = _build_networks(config, x.shape[1], z.shape[1], knots)
     first.to(device)
     response.to(device)
     rows: list[dict] = []
@@ -687,7 +771,8 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
             as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)  # noqa: E731
             tt, xx, yy = as_t(scalers["t"](t)), as_t(scalers["x"](x)), as_t(scalers["y"](y))
             tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
-            response = ResponseNet(x.shape[1], config.hidden, config.dropout).to(device)
+            knots = spline_knots(scalers["t"](t[tr]), config.response_knots) if config.response == "spline" else None
+            response = _build_response(config, x.shape[1], knots).to(device)
             rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
             opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
             gen = torch.Generator().manual_seed(int(config.seed) + 17)
