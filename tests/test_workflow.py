@@ -96,6 +96,8 @@ def test_tiny_end_to_end_run_is_complete_and_deterministic(tiny_run):
     assert set(table1["policy"]) == {"NoD", "AGA", "ATT", "TIM", "POT"}
     assert (table1["total_mean"] > 0).all() and "paper_total" in table1.columns
 
+    _readme_selection_snippet_matches_the_rule(tmp_path)
+
     # Nothing to do on a second run; a forced rerun of the world gives byte-identical tables.
     again = run_snakemake("--cores", "2", "--configfile", config, "-d", str(tmp_path), "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -109,3 +111,21 @@ def test_tiny_end_to_end_run_is_complete_and_deterministic(tiny_run):
     assert before == after
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "videos_before.parquet"),
                                   pd.read_parquet(res / "ingest" / "videos.parquet"))
+
+
+def _readme_selection_snippet_matches_the_rule(run_dir: Path) -> None:
+    """The README's notebook block (optimal influencer size from the saved Deep IV members) runs as written in a
+    finished run's folder and gives the optimum that rule select_influencer wrote for the same campaign."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("From a notebook:\n\n```python\n", 1)[1].split("```", 1)[0]
+    campaign = pd.read_csv(run_dir / "results" / "causal" / "campaigns.tsv", sep="\t").iloc[0]
+    code = block.replace('"SparkleSwitch"', repr(campaign["hashtag"]))
+    assert code != block
+    out = subprocess.run([sys.executable, "-c", code], cwd=run_dir, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = {k: float(v) for k, v in re.findall(r"(\w+)=([-0-9.e+]+|nan)", out.stdout)}
+    rule = pd.read_csv(run_dir / "results" / "causal" / "selection" / f"{campaign['slug']}.csv").iloc[0]
+    assert printed["followers"] == pytest.approx(rule["followers"], rel=0.03)
+    assert printed["profit"] == pytest.approx(rule["profit"], rel=0.01)
