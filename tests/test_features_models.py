@@ -69,6 +69,7 @@ def tiny_vgg():
 def test_vgg19_h5_loader_whole_model_and_weights_only(tmp_path):
     import tf_keras as k
 
+    k.utils.set_random_seed(0)   # the same tiny weights every run
     model = tiny_vgg()
     whole, weights = tmp_path / "vgg19.h5", tmp_path / "vgg19_weights.h5"
     model.save(whole)
@@ -83,7 +84,9 @@ def test_vgg19_h5_loader_whole_model_and_weights_only(tmp_path):
         assert vgg.source == "paper" and vgg.embed_dim == 8 and vgg.n_classes == 5 and vgg.input_size == (32, 32)
         emb, probs = vgg.run(frames, batch_size=2)
         np.testing.assert_allclose(probs, expect_probs, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(emb, expect_emb, rtol=1e-4, atol=1e-5)
+        # float32 sums differ in the last bits with the batch shape (2 rows here, 3 in predict): the absolute
+        # tolerance scales with the largest activation (~15), not with each element
+        np.testing.assert_allclose(emb, expect_emb, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(expect_emb).max())))
     assert load_image_model(str(whole)).source == "paper"
 
 
