@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from _variants import named_json
 
 from reach.causal.deepiv import DeepIVConfig, fit_deepiv, fit_direct
 from reach.causal.fei import classify_curve_shape, fei_central_difference, tier_averages
@@ -96,17 +97,12 @@ def main() -> None:
                     help="campaign_size_factor:impressions_noise_sd pairs (1:0.6 is the default world)")
     ap.add_argument("--seeds", type=int, default=1, help="world seeds per scenario (from the config's seed)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--deepiv", action="append", default=[],
+    ap.add_argument("--deepiv", action="append", default=[], type=named_json,
                     help="NAME=JSON of DeepIVConfig overrides (repeatable); default: "
                          + "; ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULT_DEEPIV.items()))
     ap.add_argument("--no-infeasible", action="store_true", help="skip the two estimators handed the confounder")
     args = ap.parse_args()
-    variants = dict(DEFAULT_DEEPIV)
-    if args.deepiv:
-        variants = {}
-        for item in args.deepiv:
-            name, _, spec = item.partition("=")
-            variants[name] = json.loads(spec or "{}")
+    variants = dict(args.deepiv) or dict(DEFAULT_DEEPIV)
     config = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())
     deepiv_cfg = dict(config["causal"]["deepiv"])
     g = config["follower_grid"]

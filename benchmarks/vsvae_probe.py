@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from _variants import named_json
 
 from reach.represent.data import load_feature_arrays, prepare
 from reach.represent.evaluate import probe_table, raw_feature_matrix
@@ -42,19 +43,14 @@ DEFAULT_VARIANTS = {"workflow": {}, "longer training": {"patience": 10, "max_epo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variant", action="append", default=[],
+    ap.add_argument("--variant", action="append", default=[], type=named_json,
                     help="NAME=JSON of `represent` settings to override (repeatable); default: "
                          + "; ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULT_VARIANTS.items()))
     ap.add_argument("--threads", type=int, default=1, help="torch threads (train_vsvae uses 1)")
     ap.add_argument("--results", default=str(ROOT / "results"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    variants = dict(DEFAULT_VARIANTS)
-    if args.variant:
-        variants = {}
-        for item in args.variant:
-            name, _, spec = item.partition("=")
-            variants[name] = json.loads(spec or "{}")
+    variants = dict(args.variant) or dict(DEFAULT_VARIANTS)
     config = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())
     rep, seed = config["represent"], int(config["seed"])
     settings = {k: v for k, v in rep.items() if k in VSVAEConfig.__dataclass_fields__}
