@@ -462,20 +462,21 @@ def _json_default(o):
     return str(o)
 
 
-def _build_response(config: DeepIVConfig, n_x: int, knots: np.ndarray | None) -> ResponseNet | SplineResponseNet:
-    """The response network of config.response; a spline response without knots gets placeholders (for load, whose
-    state dict holds the fitted knots)."""
+def _build_response(config: DeepIVConfig, n_x: int, t_standardised: np.ndarray | None
+                    ) -> ResponseNet | SplineResponseNet:
+    """The response network of config.response. A spline response takes its knots from the standardised training t;
+    without it (load) it gets placeholders, which the saved state dict overwrites with the fitted knots."""
     if config.response == "dense":
         return ResponseNet(n_x, config.hidden, config.dropout)
-    if knots is None:
-        knots = np.linspace(-1.0, 1.0, config.response_knots)
+    knots = (np.linspace(-1.0, 1.0, config.response_knots) if t_standardised is None
+             else spline_knots(t_standardised, config.response_knots))
     return SplineResponseNet(n_x, config.hidden, config.dropout, knots)
 
 
-def _build_networks(config: DeepIVConfig, n_x: int, n_z: int, knots: np.ndarray | None = None
+def _build_networks(config: DeepIVConfig, n_x: int, n_z: int, t_standardised: np.ndarray | None = None
                     ) -> tuple[MixtureDensityNet, ResponseNet | SplineResponseNet]:
     first = MixtureDensityNet(n_x + n_z, config.hidden, config.n_components, config.dropout, config.log_sigma_clip)
-    return first, _build_response(config, n_x, knots)
+    return first, _build_response(config, n_x, t_standardised)
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -613,8 +614,7 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     t_tr, xz_tr, x_tr, y_tr = tensors(train)
     t_va, xz_va, x_va, y_va = tensors(val)
     gen = torch.Generator().manual_seed(int(config.seed) + 17)  # shuffling and Monte Carlo draws (CPU)
-    knots = spline_knots(scalers["t"](t), config.response_knots) if config.response == "spline" else None
-    first, response = _build_networks(config, x.shape[1], z.shape[1], knots)
+    first, response = _build_networks(config, x.shape[1], z.shape[1], scalers["t"](t))
     first.to(device)
     response.to(device)
     rows: list[dict] = []
@@ -771,8 +771,7 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
             as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)  # noqa: E731
             tt, xx, yy = as_t(scalers["t"](t)), as_t(scalers["x"](x)), as_t(scalers["y"](y))
             tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
-            knots = spline_knots(scalers["t"](t[tr]), config.response_knots) if config.response == "spline" else None
-            response = _build_response(config, x.shape[1], knots).to(device)
+            response = _build_response(config, x.shape[1], scalers["t"](t[tr])).to(device)
             rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
             opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
             gen = torch.Generator().manual_seed(int(config.seed) + 17)
