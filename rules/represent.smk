@@ -2,9 +2,9 @@
 # mean r for every video, and its validation (Table 2, Figure 5 neighbours; the truth probe is evaluation only).
 REPR = config["represent"]
 REPR_EVAL = REPR["eval"]
-REPR_TRAIN_KEYS = ["latent_size", "width_scale", "min_width", "editing_width", "lr", "weight_decay", "batch_size",
-                   "max_epochs", "patience", "max_words", "max_frames", "vocab_min_count", "vocab_size", "amp",
-                   "learn_noise"]
+REPR_TRAIN_KEYS = ["latent_size", "width_scale", "min_width", "editing_width", "audio_width", "embedding_activation",
+                   "lr", "weight_decay", "batch_size", "max_epochs", "patience", "max_words", "max_frames",
+                   "vocab_min_count", "vocab_size", "amp", "learn_noise"]
 REPRESENT_TARGETS = [
     "results/represent/r.parquet",
     "results/represent/table2.csv",

@@ -96,6 +96,33 @@ def test_widths_scale_with_input_widths():
     assert half.image_lstm == 2048
     wide = layer_widths(dims, latent=256, width_scale=1.0, editing_width=128)
     assert wide.editing_dense == 128 and wide.joint == 656 - 16 + 128 and wide.text_dense == 64
+    loud = layer_widths(dims, latent=256, width_scale=1.0, audio_width=100)
+    assert loud.audio_dense == 100 and loud.joint == 656 - 64 + 100 and loud.editing_dense == 16
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_embedding_activation_makes_mu_affine_in_audio_and_editing(world, activation):
+    """With embedding_activation "linear" the joint encoder sees an unrectified projection of the audio and editing
+    features, so mu is exactly affine in each of them (other inputs fixed), also when extrapolating; with the
+    paper's ReLU it is not."""
+    _, _, _, data = world
+    model = build_model(data.dims, VSVAEConfig(**SMALL, embedding_activation=activation))
+    b = to_tensors(data, np.arange(3), torch.device("cpu"))
+    rng = np.random.default_rng(4)
+    gaps = []
+    for key in ("audio", "editing"):
+        one = dict(b)
+        two = dict(b, **{key: b[key] + torch.as_tensor(rng.normal(0, 2, b[key].shape), dtype=torch.float32)})
+        mix = dict(b, **{key: -1.5 * one[key] + 2.5 * two[key]})  # weights sum to 1, outside [0, 1]
+        with torch.no_grad():
+            mu1, mu2, mu_mix = (model.encode(x)[0].double() for x in (one, two, mix))
+        gaps.append(float((mu_mix - (-1.5 * mu1 + 2.5 * mu2)).abs().max()))
+    if activation == "linear":
+        assert max(gaps) < 1e-4, gaps
+    else:
+        assert min(gaps) > 1e-3, gaps
+    with pytest.raises(ValueError, match="embedding_activation"):
+        build_model(data.dims, VSVAEConfig(**SMALL, embedding_activation="tanh"))
 
 
 def test_forward_shapes(world):
@@ -216,9 +243,10 @@ def test_checkpoint_of_other_settings_is_ignored(world, tmp_path):
     assert list(res.history["epoch"]) == [1, 2]
 
 
-def test_weights_round_trip_through_safetensors(world, tmp_path):
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_weights_round_trip_through_safetensors(world, tmp_path, activation):
     _, videos, _, data = world
-    cfg = VSVAEConfig(**SMALL, max_epochs=1)
+    cfg = VSVAEConfig(**SMALL, max_epochs=1, embedding_activation=activation, audio_width=6)
     res = fit(data, cfg, device="cpu")
     path = tmp_path / "vsvae.safetensors"
     save_weights(path, res.model, data, cfg, {"best_epoch": res.best_epoch})

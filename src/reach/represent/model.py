@@ -8,6 +8,10 @@ Encoders (Web Appendix B widths, scaled to the actual input widths by `layer_wid
            -> its last hidden state concatenated with the object and sentiment vectors -> dense 4096-1024-512
   audio    dense (64);  editing  dense (16)
   joint    concatenation (656 in the paper) -> dense -> (mu, log sigma) of r (256)
+Departure, switchable (`embedding_activation`): "linear" drops the ReLU of the audio and editing encoders' single
+dense layer, so the joint layer sees an unrectified linear projection of those features. With ReLU, mu is a
+rectified function of them and r loses part of their linear information on the content (the VS-VAE issue's probe:
+content_2, carried by the editing pacing columns, 0.804 -> 0.836 from r; see the README).
 Decoders mirror them: r -> dense back to the joint width, split per modality;
   text     dense -> per source an input repeated over positions -> Bi-LSTM -> time-distributed dense -> softmax over
            the vocabulary (categorical cross-entropy)
@@ -68,11 +72,11 @@ class Widths:
 
 
 def layer_widths(dims: dict, latent: int = 256, width_scale: float = 1.0, min_width: int = 16,
-                 editing_width: int | None = None) -> Widths:
+                 editing_width: int | None = None, audio_width: int | None = None) -> Widths:
     """Web Appendix B's widths scaled by (actual input width / the paper's input width) of each modality, times
     `width_scale` (1 = the paper's proportions), floored at `min_width`. The image LSTM's hidden width is the
-    frame width itself at width_scale 1 (4,096 for VGG-19 in the paper). `editing_width`, when given, replaces the
-    editing encoder's width (and the editing slice of the joint decoder)."""
+    frame width itself at width_scale 1 (4,096 for VGG-19 in the paper). `editing_width` / `audio_width`, when given,
+    replace the editing / audio encoder's width (and that modality's slice of the joint decoder)."""
 
     def w(paper: int, ratio: float) -> int:
         return max(int(min_width), int(round(paper * ratio * width_scale)))
@@ -84,7 +88,8 @@ def layer_widths(dims: dict, latent: int = 256, width_scale: float = 1.0, min_wi
         text_lstm=w(PAPER_WIDTH["text_lstm"], text), text_dense=w(PAPER_WIDTH["text_dense"], text),
         image_lstm=w(PAPER_WIDTH["image_lstm"], frame),
         image_dense=tuple(w(x, vec) for x in PAPER_WIDTH["image_dense"]),
-        audio_dense=w(PAPER_WIDTH["audio_dense"], dims["audio_dim"] / PAPER_INPUT["audio"]),
+        audio_dense=int(audio_width) if audio_width else w(PAPER_WIDTH["audio_dense"],
+                                                          dims["audio_dim"] / PAPER_INPUT["audio"]),
         editing_dense=int(editing_width) if editing_width else w(PAPER_WIDTH["editing_dense"],
                                                                 dims["editing_dim"] / PAPER_INPUT["editing"]),
         latent=int(latent))
@@ -115,9 +120,14 @@ NOISE_MODALITIES = ("frames", "image_vector", "audio", "editing")
 LOG_NOISE_CLIP = (-3.0, 3.0)  # learned per-column noise sd on the standardised scale: 0.05 .. 20
 
 
+EMBEDDING_ACTIVATIONS = ("relu", "linear")
+
+
 class VSVAE(nn.Module):
-    def __init__(self, dims: dict, widths: Widths, learn_noise: bool = False):
+    def __init__(self, dims: dict, widths: Widths, learn_noise: bool = False, embedding_activation: str = "relu"):
         super().__init__()
+        if embedding_activation not in EMBEDDING_ACTIVATIONS:
+            raise ValueError(f"embedding_activation must be one of {EMBEDDING_ACTIVATIONS}, got {embedding_activation!r}")
         self.dims = dict(dims)
         self.widths = widths
         # Gaussian decoders with a learned sd per feature column (log scale, starting at the unit variance of
@@ -135,8 +145,9 @@ class VSVAE(nn.Module):
         self.text_enc = _mlp([3 * 2 * W.text_lstm, W.text_dense])
         self.image_lstm = nn.LSTM(d["frame_dim"], W.image_lstm, batch_first=True)
         self.image_enc = _mlp([W.image_lstm + d["image_vector_dim"], *W.image_dense])
-        self.audio_enc = _mlp([d["audio_dim"], W.audio_dense])
-        self.editing_enc = _mlp([d["editing_dim"], W.editing_dense])
+        rectify = embedding_activation == "relu"  # Web Appendix B; "linear": see the module docstring
+        self.audio_enc = _mlp([d["audio_dim"], W.audio_dense], last_relu=rectify)
+        self.editing_enc = _mlp([d["editing_dim"], W.editing_dense], last_relu=rectify)
         # joint encoder (Eq. 15): one fully connected layer to (mu, log sigma)
         self.joint_enc = nn.Linear(W.joint, 2 * W.latent)
         # decoders (mirrored)

@@ -52,6 +52,8 @@ class VSVAEConfig:
     width_scale: float = 1.0
     min_width: int = 16
     editing_width: int | None = None   # width of the editing encoder (None: Web Appendix B's 16, scaled and floored)
+    audio_width: int | None = None     # width of the audio encoder (None: Web Appendix B's 64, scaled and floored)
+    embedding_activation: str = "relu"  # of the audio and editing encoders' dense layer; "linear": no ReLU there
     lr: float = 1e-5
     weight_decay: float = 0.05
     batch_size: int = 32
@@ -101,10 +103,11 @@ def _take(t: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tens
 
 
 def build_model(dims: dict, cfg: VSVAEConfig, widths: Widths | None = None) -> VSVAE:
-    widths = widths or layer_widths(dims, cfg.latent_size, cfg.width_scale, cfg.min_width, cfg.editing_width)
+    widths = widths or layer_widths(dims, cfg.latent_size, cfg.width_scale, cfg.min_width, cfg.editing_width,
+                                    cfg.audio_width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return VSVAE(dims, widths, learn_noise=cfg.learn_noise)
+        return VSVAE(dims, widths, learn_noise=cfg.learn_noise, embedding_activation=cfg.embedding_activation)
 
 
 def _optimizer(model: VSVAE, cfg: VSVAEConfig) -> torch.optim.AdamW:
@@ -296,7 +299,8 @@ def load_weights(path: str | Path) -> Saved:
     tensors = load_file(str(path))
     cfg = VSVAEConfig.from_dict(json.loads(meta["config"]))
     dims = json.loads(meta["dims"])
-    model = VSVAE(dims, Widths.from_dict(json.loads(meta["widths"])), learn_noise=cfg.learn_noise)
+    model = VSVAE(dims, Widths.from_dict(json.loads(meta["widths"])), learn_noise=cfg.learn_noise,
+                  embedding_activation=cfg.embedding_activation)
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     model.eval()
     scalers = {}
