@@ -11,7 +11,7 @@ Encoders (Web Appendix B widths, scaled to the actual input widths by `layer_wid
 Departure, switchable (`embedding_activation`): "linear" drops the ReLU of the audio and editing encoders' single
 dense layer, so the joint layer sees an unrectified linear projection of those features. With ReLU, mu is a
 rectified function of them and r loses part of their linear information on the content (the VS-VAE issue's probe:
-content_2, carried by the editing pacing columns, 0.804 -> 0.836 from r; see the README).
+content_2, carried by the editing pacing columns, 0.797 -> 0.836 from r; see the README).
 Decoders mirror them: r -> dense back to the joint width, split per modality;
   text     dense -> per source an input repeated over positions -> Bi-LSTM -> time-distributed dense -> softmax over
            the vocabulary (categorical cross-entropy)
