@@ -8,7 +8,10 @@ dimension from r, its mean, the ratio to the raw features' probe, training secon
 whether a shortfall of r is a matter of the training budget (the 10-minute CPU target) or of the model. Asserts
 nothing.
 
-    .venv/bin/python benchmarks/vsvae_probe.py [--variant NAME='{"patience": 10}' ...] [--threads 1]
+    .venv/bin/python benchmarks/vsvae_probe.py [--variant NAME='{"patience": 10}' ...] [--threads 1] [--seed S] [--save-r DIR]
+
+--save-r writes each variant's r as DIR/NAME.parquet (the r.parquet contract), for
+benchmarks/fei_ensemble_draws.py --representation.
 
 Inputs are the workflow's outputs for the default world (run `snakemake --cores all validate_representations`
 first): results/ingest/videos.parquet, results/features/{text,image,audio,editing}.npz and the truth
@@ -34,7 +37,7 @@ from _variants import named_json
 
 from reach.represent.data import load_feature_arrays, prepare
 from reach.represent.evaluate import probe_table, raw_feature_matrix
-from reach.represent.train import VSVAEConfig, fit, posterior
+from reach.represent.train import VSVAEConfig, fit, posterior, r_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MODALITIES = ("text", "image", "audio", "editing")
@@ -48,6 +51,8 @@ def main() -> None:
                          + "; ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULT_VARIANTS.items()))
     ap.add_argument("--threads", type=int, default=1, help="torch threads (train_vsvae uses 1)")
     ap.add_argument("--results", default=str(ROOT / "results"))
+    ap.add_argument("--seed", type=int, default=None, help="training seed (default: the config's; the probe keeps it)")
+    ap.add_argument("--save-r", default=None, help="folder for each variant's r as NAME.parquet")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     variants = dict(args.variant) or dict(DEFAULT_VARIANTS)
@@ -65,7 +70,7 @@ def main() -> None:
     raw = raw_feature_matrix(arrays, int(ev["probe_max_columns"]), seed)
     rows = []
     for name, over in variants.items():
-        cfg = VSVAEConfig.from_dict({**settings, **over, "seed": seed})
+        cfg = VSVAEConfig.from_dict({**settings, **over, "seed": seed if args.seed is None else args.seed})
         data = prepare(arrays, videos, seed=cfg.seed, max_words=cfg.max_words, max_frames=cfg.max_frames,
                        vocab_min_count=cfg.vocab_min_count, vocab_size=cfg.vocab_size, sources=paths)
         content = truth.loc[data.video_id, targets].to_numpy(float)
@@ -73,6 +78,9 @@ def main() -> None:
         result = fit(data, cfg, device="cpu")
         seconds = time.perf_counter() - tic
         r, _ = posterior(result.model, data, device="cpu")
+        if args.save_r:
+            Path(args.save_r).mkdir(parents=True, exist_ok=True)
+            r_table(data.video_id, data.split, r).to_parquet(Path(args.save_r) / f"{name}.parquet", index=False)
         probe = probe_table(r, raw, content, targets, int(ev["probe_folds"]), seed).set_index("target")
         row = {"variant": name, "settings": json.dumps(over), **probe["r2_from_r"].rename(lambda t: f"r2 {t}"),
                "raw mean": probe.loc["mean", "r2_from_raw_features"],
@@ -80,7 +88,7 @@ def main() -> None:
                "best epoch": result.best_epoch, "epochs": len(result.history), "seconds": seconds}
         rows.append(row)
         print(f"{name} {json.dumps(over)}: probe from r " + " ".join(f"{v:.3f}" for v in probe["r2_from_r"][:-1])
-              + f" mean {row['r2 mean']:.4f} vs raw {row['raw mean']:.4f} (ratio {row['ratio r/raw']:.3f}); "
+              + f" mean {row['r2 mean']:.5f} vs raw {row['raw mean']:.5f} (ratio {row['ratio r/raw']:.4f}); "
               f"best epoch {result.best_epoch}/{len(result.history)}; {seconds:.0f} s", flush=True)
     print("\nraw features' probe per dimension: "
           + " ".join(f"{t} {v:.3f}" for t, v in zip(targets, probe["r2_from_raw_features"][:-1])))

@@ -28,7 +28,7 @@ rule train_deepiv:
         deepiv=CAUSAL["deepiv"],
         bootstrap=CAUSAL["bootstrap_members"],
         seed=config["seed"],
-        code=package_digest("causal/deepiv.py", "causal/design.py"),
+        code=package_digest("causal/deepiv.py", "causal/design.py", "ema.py"),
     threads: 2
     resources:
         gpu=1,

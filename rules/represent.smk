@@ -4,7 +4,7 @@ REPR = config["represent"]
 REPR_EVAL = REPR["eval"]
 REPR_TRAIN_KEYS = ["latent_size", "width_scale", "min_width", "editing_width", "audio_width", "embedding_activation",
                    "lr", "weight_decay", "batch_size", "max_epochs", "patience", "max_words", "max_frames",
-                   "vocab_min_count", "vocab_size", "amp", "learn_noise"]
+                   "vocab_min_count", "vocab_size", "amp", "learn_noise", "noise_lr", "ema"]
 REPRESENT_TARGETS = [
     "results/represent/r.parquet",
     "results/represent/table2.csv",
@@ -25,7 +25,7 @@ rule train_vsvae:
         device=REPR["device"],
         seed=config["seed"],
         checkpoint="results/represent/scratch/vsvae.ckpt",
-        code=package_digest("represent", "features/store.py"),
+        code=package_digest("represent", "features/store.py", "ema.py"),
     # one thread: on CPU the small LSTM / dense steps run faster on one torch thread than on two (145 vs 187 ms per
     # batch of 64, measured 2026-11-29), and the rule then does not wait for two free cores
     threads: 1

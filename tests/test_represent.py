@@ -205,6 +205,37 @@ def test_learned_noise_loss_by_hand_and_unit_noise_is_eq16(world):
     assert float(terms["text"]) == pytest.approx(float(plain["text"]), rel=1e-6)
 
 
+@pytest.mark.parametrize("noise_lr", [None, 0.05])
+def test_noise_lr_sets_the_step_of_the_learned_noise(world, noise_lr):
+    """Adam's first step moves every parameter with a non-zero gradient by its rate times g / (|g| + eps), so by
+    almost exactly the rate: the log noise sds by noise_lr (lr when None), every other parameter by lr."""
+    from reach.represent.train import _optimizer
+
+    _, _, _, data = world
+    cfg = VSVAEConfig(**SMALL, learn_noise=True, noise_lr=noise_lr)
+    model = build_model(data.dims, cfg)
+    opt = _optimizer(model, cfg)
+    b = to_tensors(data, np.arange(8), torch.device("cpu"))
+    out, mu, ls = model(b, generator=torch.Generator().manual_seed(1))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt.zero_grad()
+    loss_terms(out, b, mu, ls, model.log_noise)["loss"].backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    opt.step()
+    expected_noise = cfg.lr if noise_lr is None else noise_lr
+    seen = set()
+    for n, p in model.named_parameters():
+        g = grads.get(n)
+        if g is None:
+            continue
+        moved = g.abs() > 1e-4  # well above Adam's eps, so the step is the rate to 1e-4 relative
+        step = (p.detach() - before[n]).abs()[moved]
+        rate = expected_noise if n.startswith("log_noise.") else cfg.lr
+        np.testing.assert_allclose(step.numpy(), rate, rtol=1e-3, err_msg=n)
+        seen.add(n.split(".")[0])
+    assert "log_noise" in seen and len(seen) > 5
+
+
 def test_kl_vanishes_at_the_prior(world):
     _, _, _, data = world
     model = build_model(data.dims, VSVAEConfig(**SMALL))
@@ -215,9 +246,10 @@ def test_kl_vanishes_at_the_prior(world):
     assert float(terms["kl"]) == 0.0
 
 
-def test_fit_is_deterministic_and_resumes_exactly(world, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_fit_is_deterministic_and_resumes_exactly(world, tmp_path, ema):
     _, _, _, data = world
-    cfg = VSVAEConfig(**SMALL, max_epochs=4, patience=10, seed=11)
+    cfg = VSVAEConfig(**SMALL, max_epochs=4, patience=10, seed=11, ema=ema)
     a = fit(data, cfg, device="cpu")
     b = fit(data, cfg, device="cpu")
     pd.testing.assert_frame_equal(a.history.drop(columns="seconds"), b.history.drop(columns="seconds"))
@@ -233,6 +265,23 @@ def test_fit_is_deterministic_and_resumes_exactly(world, tmp_path):
         assert torch.equal(x, y), k
     other = fit(data, VSVAEConfig(**SMALL, max_epochs=1, seed=12), device="cpu")
     assert other.history["train_loss"].iloc[0] != a.history["train_loss"].iloc[0]
+
+
+def test_validation_and_kept_weights_are_the_weight_average(world):
+    """With ema the validation loss of an epoch is that of the averaged weights, and those are what the fit keeps:
+    re-evaluating the returned model reproduces the best epoch's logged validation loss (and without averaging
+    the two fits differ)."""
+    from reach.represent.train import evaluate_loss
+
+    _, _, _, data = world
+    cfg = VSVAEConfig(**SMALL, max_epochs=3, patience=10, seed=5, ema=0.95, learn_noise=True)
+    res = fit(data, cfg, device="cpu")
+    t_val = to_tensors(data, data.rows("val"), torch.device("cpu"))
+    again = evaluate_loss(res.model, t_val, 256, torch.device("cpu"), False, cfg.seed + 3)
+    best = res.history.loc[res.history["epoch"] == res.best_epoch].iloc[0]
+    assert again["loss"] == pytest.approx(float(best["val_loss"]), rel=1e-6)
+    plain = fit(data, VSVAEConfig(**{**cfg.__dict__, "ema": 0.0}), device="cpu")
+    assert plain.history["val_loss"].iloc[-1] != pytest.approx(res.history["val_loss"].iloc[-1], rel=1e-6)
 
 
 def test_checkpoint_of_other_settings_is_ignored(world, tmp_path):

@@ -50,7 +50,6 @@ file next to the weights would collide with the rule outputs that use member-<k>
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -62,6 +61,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+from reach.ema import ParameterEMA
 
 log = logging.getLogger(__name__)
 
@@ -490,40 +491,6 @@ def _mixture_diagnostics(log_w: torch.Tensor, log_sigma: torch.Tensor) -> dict[s
             "effective_components": float(torch.exp(entropy).mean())}
 
 
-class _EMA:
-    """Exponential moving average of a module's parameters (Polyak averaging): updated after every optimiser step,
-    swapped in for validation, for the kept best weights and hence for prediction. It removes most of the SGD noise
-    from the held-out loss, so early stopping sees the slow second-stage improvements."""
-
-    def __init__(self, module: nn.Module, decay: float):
-        self.module, self.decay = module, float(decay)
-        self.shadow = [p.detach().clone() for p in module.parameters()] if self.decay > 0 else []
-
-    @torch.no_grad()
-    def update(self) -> None:
-        self.steps = getattr(self, "steps", 0) + 1
-        decay = min(self.decay, (1.0 + self.steps) / (10.0 + self.steps))  # warm-up: early weights fade fast
-        for sh, p in zip(self.shadow, self.module.parameters()):
-            sh.lerp_(p.detach(), 1.0 - decay)
-
-    @contextlib.contextmanager
-    def applied(self):
-        if not self.shadow:
-            yield
-            return
-        params = list(self.module.parameters())
-        backup = [p.detach().clone() for p in params]
-        with torch.no_grad():
-            for p, sh in zip(params, self.shadow):
-                p.copy_(sh)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for p, b in zip(params, backup):
-                    p.copy_(b)
-
-
 class _EarlyStopping:
     """Keeps the best weights by held-out loss, halves the learning rate (factor lr_decay) after lr_patience epochs
     without improvement, and stops after `patience` epochs without improvement."""
@@ -623,7 +590,7 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
 
     # ---- stage 1: mixture density network, maximum likelihood (Eq. 5's F_eta)
     opt = torch.optim.Adam(first.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    stopper, ema = _EarlyStopping(first, opt, config), _EMA(first, config.ema)
+    stopper, ema = _EarlyStopping(first, opt, config), ParameterEMA(first, config.ema)
     for epoch in range(1, (config.first_stage_max_epochs or config.max_epochs) + 1):
         tic = time.perf_counter()
         first.train()
@@ -668,7 +635,7 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
     opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
     s = config.n_samples
-    stopper, ema = _EarlyStopping(response, opt, config, config.min_epochs), _EMA(response, config.ema)
+    stopper, ema = _EarlyStopping(response, opt, config, config.min_epochs), ParameterEMA(response, config.ema)
     first_rows = len(rows)
     for epoch in range(1, config.max_epochs + 1):
         tic = time.perf_counter()
@@ -775,7 +742,7 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
             rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
             opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
             gen = torch.Generator().manual_seed(int(config.seed) + 17)
-            rows, ema = [], _EMA(response, config.ema)
+            rows, ema = [], ParameterEMA(response, config.ema)
             stopper = _EarlyStopping(response, opt, config, config.min_epochs)
             start = time.perf_counter()
             for epoch in range(1, config.max_epochs + 1):

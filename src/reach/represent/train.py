@@ -4,7 +4,10 @@ Optimiser: Adam with the L2 regularisation of Web Appendix B (weight penalty 0.0
 decay (AdamW: every step shrinks the weight matrices by lr * weight_decay; biases are not decayed). The coupled,
 Keras-style penalty 0.05 * sum(w^2) inside Adam's gradient collapsed the image branch on the default world (its
 encoder weights decayed to zero before the data gradient grew: image loss stayed at the no-information level),
-so the paper's number is kept with the decoupled form. Early stopping: after every epoch
+so the paper's number is kept with the decoupled form. The learned log noise sds (learn_noise) get their own rate,
+`noise_lr` (default: lr): Adam moves a parameter by about its rate per step, so at lr they trail the residuals for
+tens of epochs. Optional Polyak averaging (`ema` > 0, reach.ema): the averaged weights are the ones validated, kept
+and saved. Early stopping: after every epoch
 the validation split's Eq. 16 loss is computed with a fixed noise draw (the same generator state every epoch, so
 epochs are comparable); training stops after `patience` epochs without a new best and the best epoch's weights
 are kept.
@@ -34,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reach.ema import ParameterEMA
 from reach.represent.data import TEXT_SOURCES, Scaler, VSVAEData, batch_arrays
 from reach.represent.model import VSVAE, Widths, layer_widths, loss_terms, n_parameters
 
@@ -65,6 +69,8 @@ class VSVAEConfig:
     vocab_size: int = 5000
     amp: bool = True
     learn_noise: bool = False   # True: a learned noise sd per feature column instead of Eq. 16's unit variance
+    noise_lr: float | None = None  # Adam rate of the learned log noise sds (None: lr)
+    ema: float = 0.0            # per-step decay of the weight average used for validation and the kept weights (0: off)
     seed: int = 0
 
     @classmethod
@@ -111,10 +117,14 @@ def build_model(dims: dict, cfg: VSVAEConfig, widths: Widths | None = None) -> V
 
 
 def _optimizer(model: VSVAE, cfg: VSVAEConfig) -> torch.optim.AdamW:
+    noise = {id(p) for p in model.log_noise.parameters()} if model.log_noise is not None else set()
     weights = [p for p in model.parameters() if p.ndim > 1]
-    others = [p for p in model.parameters() if p.ndim <= 1]
-    return torch.optim.AdamW([{"params": weights, "weight_decay": cfg.weight_decay},
-                              {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
+    others = [p for p in model.parameters() if p.ndim <= 1 and id(p) not in noise]
+    groups = [{"params": weights, "weight_decay": cfg.weight_decay}, {"params": others, "weight_decay": 0.0}]
+    if noise:
+        groups.append({"params": [p for p in model.parameters() if id(p) in noise], "weight_decay": 0.0,
+                       "lr": cfg.lr if cfg.noise_lr is None else cfg.noise_lr})
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -164,6 +174,7 @@ def fit(data: VSVAEData, cfg: VSVAEConfig, device: str = "auto", checkpoint: str
         raise ValueError("the validation split is empty: early stopping needs validation videos")
     model = build_model(data.dims, cfg).to(dev)
     opt = _optimizer(model, cfg)
+    ema = ParameterEMA(model, cfg.ema)
     g_shuffle = torch.Generator().manual_seed(cfg.seed + 1)
     g_noise = torch.Generator().manual_seed(cfg.seed + 2)
     history: list[dict] = []
@@ -180,6 +191,7 @@ def fit(data: VSVAEData, cfg: VSVAEConfig, device: str = "auto", checkpoint: str
             best_val, best_epoch, bad, epoch = (float(state["best_val"]), int(state["best_epoch"]),
                                                 int(state["bad"]), int(state["epoch"]))
             history = list(state["history"])
+            ema.load_state(state["ema"])
             g_shuffle.set_state(state["g_shuffle"])
             g_noise.set_state(state["g_noise"])
             log.info("resumed from %s after epoch %d (best %d, val loss %.4f)", ckpt, epoch, best_epoch, best_val)
@@ -216,16 +228,19 @@ def fit(data: VSVAEData, cfg: VSVAEConfig, device: str = "auto", checkpoint: str
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
+            ema.update()
             for k in TERMS:
                 sums[k] += float(terms[k].detach()) * len(idx)
         epoch += 1
-        val = evaluate_loss(model, t_val, max(cfg.batch_size, 256), dev, amp, cfg.seed + 3)
+        with ema.applied():
+            val = evaluate_loss(model, t_val, max(cfg.batch_size, 256), dev, amp, cfg.seed + 3)
         row = {"epoch": epoch, **{f"train_{k}": v / n for k, v in sums.items()},
                **{f"val_{k}": v for k, v in val.items()}, "seconds": time.perf_counter() - te}
         improved = val["loss"] < best_val
         if improved:
             best_val, best_epoch, bad = val["loss"], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            with ema.applied():
+                best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
         row["best"] = improved
@@ -239,7 +254,7 @@ def fit(data: VSVAEData, cfg: VSVAEConfig, device: str = "auto", checkpoint: str
             tmp = ckpt.with_name(ckpt.name + ".tmp")
             torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
                         "best_state": best_state, "best_val": best_val, "best_epoch": best_epoch, "bad": bad,
-                        "epoch": epoch, "history": history, "g_shuffle": g_shuffle.get_state(),
+                        "epoch": epoch, "history": history, "ema": ema.state(), "g_shuffle": g_shuffle.get_state(),
                         "g_noise": g_noise.get_state()}, tmp)
             tmp.replace(ckpt)
         if bar is not None:
