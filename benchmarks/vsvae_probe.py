@@ -15,8 +15,8 @@ benchmarks/fei_ensemble_draws.py --representation.
 
 Inputs are the workflow's outputs for the default world (run `snakemake --cores all validate_representations`
 first): results/ingest/videos.parquet, results/features/{text,image,audio,editing}.npz and the truth
-results/synthetic/truth/videos.parquet. Every variant trains with the config's seed; each takes 7-11 minutes on one
-CPU thread.
+results/synthetic/truth/videos.parquet. Every variant trains with the config's seed (or --seed; the probe's folds
+keep the config's); each takes 5-11 minutes on one CPU thread.
 """
 
 from __future__ import annotations
