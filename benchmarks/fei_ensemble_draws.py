@@ -29,6 +29,7 @@ from reach.causal.deepiv import DeepIVConfig, bootstrap_split, fit_deepiv
 from reach.causal.design import build_design
 from reach.causal.fei import (TIER_NAMES, bootstrap_mean_curve, classify_curve_shape, fei_central_difference,
                               tier_averages)
+from reach.causal.truth import band_coverage, curve_error, data_support, true_fei_on_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,17 +56,12 @@ def main() -> None:
     ids = videos["video_id"].astype(str).to_numpy()
     with np.load(res / "features" / "post.npz", allow_pickle=False) as d:
         post = {k: d[k] for k in d.files}
-    truth_grid = pd.read_parquet(res / "synthetic" / "truth" / "fei_grid.parquet")
-    truth_grid["video_id"] = truth_grid["video_id"].astype(str)
-    wide = truth_grid.pivot(index="video_id", columns="log_followers", values="fei")
-    levels = wide.columns.to_numpy(float)
-    truth = np.stack([np.interp(grid, levels, row) for row in wide.loc[ids].to_numpy()])
-    true_average = truth.mean(axis=0)
+    true_average = true_fei_on_grid(pd.read_parquet(res / "synthetic" / "truth" / "fei_grid.parquet"), ids,
+                                    grid).mean(axis=0)
     true_campaigns = pd.read_parquet(res / "synthetic" / "truth" / "campaign_tiers.parquet").set_index("hashtag")
-    lo, hi = np.percentile(videos["log_followers"], [1, 99])
-    support = (grid >= lo) & (grid <= hi)
-    naive = pd.read_parquet(res / "causal" / "tables" / "naive.parquet")["elasticity"].to_numpy()
-    naive_mae = float(np.abs(naive - true_average)[support].mean())
+    support, _, _ = data_support(videos["log_followers"], grid)
+    naive_mae = curve_error(pd.read_parquet(res / "causal" / "tables" / "naive.parquet")["elasticity"], true_average,
+                            support)
     campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hashtag"].unique())
     rows = []
     for rep_path in args.representation or [str(res / "represent" / "r.parquet")]:
@@ -90,7 +86,6 @@ def main() -> None:
                                                    float(causal["fei_epsilon"]))[1]
             fei = np.stack([fei_of[m] for m in _members(spec)])
             average = bootstrap_mean_curve(fei, int(causal["n_boot"]), seed)
-            covered = (average["lower"].to_numpy() <= true_average) & (true_average <= average["upper"].to_numpy())
             errors, hits = [], []
             for tag in campaigns:
                 idx = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
@@ -98,9 +93,10 @@ def main() -> None:
                 errors.append(np.abs(est - true_campaigns.loc[tag, list(TIER_NAMES)].to_numpy(float)).mean())
                 hits.append(classify_curve_shape(est, float(causal["linear_cv"])) ==
                             true_campaigns.loc[tag, "campaign_type"])
-            average_mae = float(np.abs(average["estimate"].to_numpy() - true_average)[support].mean())
+            average_mae = curve_error(average["estimate"], true_average, support)
             row = {"representation": Path(rep_path).name, "members": spec, "average_fei_mae": average_mae,
-                   "average_band_coverage": float(covered[support].mean()), "naive_fei_mae": naive_mae,
+                   "average_band_coverage": band_coverage(average["lower"], average["upper"], true_average, support),
+                   "naive_fei_mae": naive_mae,
                    "naive / average": naive_mae / average_mae, "campaign_tier_mae": float(np.mean(errors)),
                    "shape_accuracy": float(np.mean(hits)), "seconds": time.perf_counter() - tic}
             rows.append(row)

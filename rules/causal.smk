@@ -194,7 +194,7 @@ rule check_fei_truth:
     params:
         validity=CAUSAL["validity"],
         seed=config["seed"],
-        code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py"),
+        code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py", "causal/truth.py"),
     conda:
         "../environment.yml"
     log:

@@ -8,6 +8,7 @@ import pandas as pd
 from reach.causal.design import build_design
 from reach.causal.fei import TIER_NAMES
 from reach.causal.figures import truth_figure
+from reach.causal.truth import band_coverage, curve_error, data_support, true_fei_on_grid
 from reach.causal.validity import iv_validity
 from reach.logs import setup_logging
 
@@ -19,11 +20,7 @@ ids = videos["video_id"].astype(str).to_numpy()
 with np.load(smk.input.members, allow_pickle=False) as d:
     grid = d["log_followers_grid"]
     fei = d["fei"].astype(np.float64).mean(axis=0)
-truth_grid = pd.read_parquet(smk.input.truth_grid)
-truth_grid["video_id"] = truth_grid["video_id"].astype(str)
-truth_fei = truth_grid.pivot(index="video_id", columns="log_followers", values="fei")
-truth_levels = truth_fei.columns.to_numpy(float)
-truth_fei = np.stack([np.interp(grid, truth_levels, row) for row in truth_fei.loc[ids].to_numpy()])
+truth_fei = true_fei_on_grid(pd.read_parquet(smk.input.truth_grid), ids, grid)
 rows = []
 
 
@@ -48,17 +45,16 @@ inside = (est.loc[common, [f"{t}_lower" for t in TIER_NAMES]].to_numpy() <= true
 add("campaign_tier_band_coverage", inside.mean(), "reported", None, "share of campaign x tier cells whose band covers the truth")
 
 # the average curve over the data's follower range (1st-99th percentile of log followers)
-lo, hi = np.percentile(videos["log_followers"], [1, 99])
-support = (grid >= lo) & (grid <= hi)
+support, lo, hi = data_support(videos["log_followers"], grid)
 average = pd.read_parquet(smk.input.average)
 true_average = truth_fei.mean(axis=0)
-covered = (average["lower"].to_numpy() <= true_average) & (true_average <= average["upper"].to_numpy())
-add("average_band_coverage", covered[support].mean(), "> 0.5 (most of the range)", covered[support].mean() > 0.5,
+coverage = band_coverage(average["lower"], average["upper"], true_average, support)
+add("average_band_coverage", coverage, "> 0.5 (most of the range)", coverage > 0.5,
     f"grid points with log followers in [{lo:.2f}, {hi:.2f}]")
-causal_error = np.abs(average["estimate"].to_numpy() - true_average)[support].mean()
+causal_error = curve_error(average["estimate"], true_average, support)
 add("average_fei_mae", causal_error, "reported", None)
 naive = pd.read_parquet(smk.input.naive)
-naive_error = np.abs(naive["elasticity"].to_numpy() - true_average)[support].mean()
+naive_error = curve_error(naive["elasticity"], true_average, support)
 add("naive_fei_mae", naive_error, "> 2 x average_fei_mae (visibly biased)", naive_error > 2 * causal_error)
 own = np.array([np.interp(t, grid, row) for t, row in zip(videos["log_followers"], fei)])
 true_own = np.array([np.interp(t, grid, row) for t, row in zip(videos["log_followers"], truth_fei)])

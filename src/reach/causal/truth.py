@@ -1,0 +1,34 @@
+"""Estimated FEI against the synthetic world's true FEI (evaluation only: rule check_fei_truth and
+benchmarks/fei_ensemble_draws.py share these, so the benchmark's figures are the rule's)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def true_fei_on_grid(truth_grid: pd.DataFrame, video_ids: np.ndarray, log_followers_grid: np.ndarray) -> np.ndarray:
+    """The true FEI (videos x grid) of `video_ids`, interpolated from the truth's own follower levels
+    (truth_grid: long table video_id, log_followers, fei)."""
+    wide = truth_grid.assign(video_id=truth_grid["video_id"].astype(str)).pivot(
+        index="video_id", columns="log_followers", values="fei")
+    levels = wide.columns.to_numpy(float)
+    rows = wide.loc[np.asarray(video_ids).astype(str)].to_numpy()
+    return np.stack([np.interp(log_followers_grid, levels, row) for row in rows])
+
+
+def data_support(log_followers: np.ndarray, log_followers_grid: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Grid points inside the data's 1st-99th percentile of log followers, and those two bounds."""
+    lo, hi = np.percentile(np.asarray(log_followers, float), [1, 99])
+    return (log_followers_grid >= lo) & (log_followers_grid <= hi), float(lo), float(hi)
+
+
+def curve_error(estimate: np.ndarray, truth: np.ndarray, support: np.ndarray) -> float:
+    """Mean absolute error of a curve against the truth over the support."""
+    return float(np.abs(np.asarray(estimate, float) - truth)[support].mean())
+
+
+def band_coverage(lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, support: np.ndarray) -> float:
+    """Share of the support's grid points where the band [lower, upper] contains the truth."""
+    covered = (np.asarray(lower, float) <= truth) & (truth <= np.asarray(upper, float))
+    return float(covered[support].mean())
