@@ -8,13 +8,14 @@ packaged musicnn MTT model (50 MagnaTagATune tags), its graph built once and run
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from reach.logs import import_tensorflow
 
 log = logging.getLogger(__name__)
 RATE = 16_000
@@ -56,7 +57,7 @@ class SoundModel:
 
 
 def _tf_device() -> str:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     return "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
 
@@ -65,10 +66,9 @@ def load_yamnet(model_dir: str | Path) -> SoundModel:
     """YAMNet from a local SavedModel directory: ``model(waveform float32 [n]) -> (scores [frames, classes],
     embeddings, log-mel spectrogram)``; class names from ``model.class_map_path()`` (CSV with display_name) when the
     model has it."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import csv
 
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     model_dir = Path(model_dir)
     if not (model_dir / "saved_model.pb").is_file():
@@ -115,10 +115,9 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
                  max_patches: int | None = None) -> SoundModel:
     """The packaged musicnn tagger (a TF checkpoint restored into its own graph; TF_USE_LEGACY_KERAS=1), averaged
     over all 3-s patches of a track or over `max_patches` evenly spaced ones."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    tf = import_tensorflow()  # before musicnn, which imports TensorFlow itself
     import librosa
     import musicnn
-    import tensorflow as tf
     from musicnn import configuration as C
     from musicnn import models
 

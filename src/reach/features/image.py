@@ -150,10 +150,9 @@ def load_vgg19_h5(path: str | Path, architecture: Callable | None = None) -> Ima
     ``tf_keras.applications.VGG19(weights=None)``). Penultimate = the layer named ``fc2`` (else the one before the
     output); probabilities = the output layer. Frames are resized to the model's input size and preprocessed the
     VGG way (RGB -> BGR, ImageNet channel means subtracted)."""
-    import os
+    from reach.logs import import_tensorflow
 
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tensorflow as tf
+    tf = import_tensorflow()  # TF_USE_LEGACY_KERAS=1, start-up noise dropped
     import tf_keras
 
     path = Path(path)
