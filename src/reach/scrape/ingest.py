@@ -4,6 +4,11 @@ the refused records with their reasons, and counts that add up (read = accepted 
 Paper 1: a video is kept at its earliest appearance (footnotes 5 and 21: the earliest day; on the same day the
 trending listing, then the best rank); followers are those at posting; impressions are plays at day 14; the
 instrument is the creator's average hearts over posts made before this one.
+
+Memory grows with videos, not records: files are streamed line by line; each accepted record leaves only a
+few numbers in typed columns (video and hashtag codes, day, rank, the four counts, where it was read), and the
+full observation is kept only for the first appearance of each (video, hashtag) on its earliest day -- the only
+records that can become a video's earliest appearance. Everything else is computed on the columns with numpy.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reach.scrape.normalise import records as line_records
 from reach.scrape.schema import validate_creator_post, validate_item
 
 log = logging.getLogger(__name__)
 ITEM_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.jsonl$")
 FYP_TAGS = frozenset({"fyp"})
 RAW_PREVIEW_CHARS = 2000
+# the parts of an observation kept for a video's candidate earliest appearances
+HEAVY = ("video_id", "hashtag", "scraped_at", "rank", "hashtag_trending", "followers", "heart_count",
+         "video_count", "hearts_ok", "create_time", "author_id", "unique_id", "is_verified", "desc",
+         "sticker_texts", "tags", "music_id", "music_title", "music_original", "duration_s", "is_sponsored",
+         "hashtag_is_commerce", "hashtag_desc", "diggs")
+VALUE_SOURCES = ("format", "plays", "diggs", "shares", "comments", "followers", "heart_count", "video_count",
+                 "create_time", "author", "verified", "duration")
+SOURCE_DEFAULTS = {"format": "item", "create_time": "createTime", "author": "author object",
+                   "verified": "author.verified", "duration": "video.duration (s)"}
 
 
 class IngestError(RuntimeError):
@@ -36,13 +52,7 @@ class IngestResult:
     daily_plays: pd.DataFrame
     rejected: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise IngestError(f"cannot read scrape file {path}: {exc.strerror or exc}") from exc
+    value_sources: pd.DataFrame | None = None
 
 
 def _preview(raw: bytes) -> str:
@@ -50,20 +60,31 @@ def _preview(raw: bytes) -> str:
 
 
 def iter_jsonl(path: Path, rel: str):
-    """Yield (line number, parsed value or None, reason or None, raw bytes) for each non-blank line."""
-    data = _read_bytes(path)
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
+    """Yield (line number, parsed value or None, reason or None, raw bytes) for each non-blank line, streaming."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise IngestError(f"cannot read scrape file {path}: {exc.strerror or exc}") from exc
+    with fh:
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, None, f"invalid_utf8:byte {exc.start}", raw
-            continue
-        try:
-            yield number, json.loads(text), None, raw
-        except json.JSONDecodeError as exc:
-            yield number, None, f"malformed_json:{exc.msg} at column {exc.colno}", raw
+            for number, raw in enumerate(fh, start=1):
+                if raw.endswith(b"\n"):
+                    raw = raw[:-1]
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield number, None, f"invalid_utf8:byte {exc.start}", raw
+                    continue
+                try:
+                    yield number, json.loads(text), None, raw
+                except json.JSONDecodeError as exc:
+                    yield number, None, f"malformed_json:{exc.msg} at column {exc.colno}", raw
+                except RecursionError:
+                    yield number, None, "malformed_json:nested too deeply", raw
+        except OSError as exc:
+            raise IngestError(f"cannot read scrape file {path}: {exc.strerror or exc}") from exc
 
 
 def media_status(path: Path) -> str | None:
@@ -82,25 +103,63 @@ def media_status(path: Path) -> str | None:
     return None
 
 
-def _creator_posts(creators_dir: Path, unique_id: str, rejected: list[dict], counts: Counter) -> pd.DataFrame | None:
+def _creator_posts(creators_dir: Path, unique_id: str, rejected: list[dict], counts: Counter) -> dict | None:
+    """The creator's post list as arrays (post_id, create_time, diggs), or None without a file. A line may
+    hold one post or a page of them (itemList / items / aweme_list)."""
     path = creators_dir / f"{unique_id}.jsonl"
     if not path.is_file():
         return None
     rel = f"creators/{path.name}"
-    rows = []
+    ids, times, diggs = [], [], []
     for number, value, reason, raw in iter_jsonl(path, rel):
-        counts["read"] += 1
-        post = None
-        if reason is None:
-            post, reason = validate_creator_post(value)
-        if reason is not None:
-            counts["rejected"] += 1
-            counts[f"reason:{reason.split(':')[0]}"] += 1
-            rejected.append({"file": rel, "line": number, "reason": reason, "record": _preview(raw)})
-            continue
-        counts["accepted"] += 1
-        rows.append(post)
-    return pd.DataFrame(rows, columns=["post_id", "create_time", "diggs"])
+        entries = [(None, value)]
+        if reason is None and isinstance(value, dict):
+            for key in ("itemList", "items", "aweme_list"):
+                if isinstance(value.get(key), list):
+                    entries = list(enumerate(value[key]))
+                    break
+        for index, entry in entries:
+            counts["read"] += 1
+            post, why = (None, reason) if reason is not None else validate_creator_post(entry)
+            if why is not None:
+                counts["rejected"] += 1
+                counts[f"reason:{why.split(':')[0]}"] += 1
+                row = {"file": rel, "line": number, "reason": why, "record": _preview(raw)}
+                if index is not None:
+                    row["item"] = index
+                rejected.append(row)
+                continue
+            counts["accepted"] += 1
+            ids.append(post["post_id"])
+            times.append(post["create_time"])
+            diggs.append(post["diggs"])
+    return {"post_id": ids, "create_time": np.asarray(times, dtype=np.int64),
+            "diggs": np.asarray(diggs, dtype=np.int64)}
+
+
+def past_average_hearts(posts: dict, video_ids: list[str], create_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean diggs and count over the creator's posts made strictly before each focal video, the focal post
+    itself excluded (Section 3.3). NaN mean and 0 count where there is none."""
+    ct, dg, ids = posts["create_time"], posts["diggs"], posts["post_id"]
+    order = np.argsort(ct, kind="stable")
+    ct_sorted = ct[order]
+    cum = np.concatenate([[0], np.cumsum(dg[order])])
+    means = np.full(len(video_ids), np.nan)
+    counts = np.zeros(len(video_ids), dtype=np.int64)
+    own: dict[str, list[int]] = {}
+    for j, pid in enumerate(ids):
+        own.setdefault(pid, []).append(j)
+    for i, (vid, c) in enumerate(zip(video_ids, create_times)):
+        k = int(np.searchsorted(ct_sorted, c, side="left"))
+        total, n = int(cum[k]), k
+        for j in own.get(vid, ()):
+            if ct[j] < c:
+                total -= int(dg[j])
+                n -= 1
+        if n > 0:
+            means[i] = total / n
+            counts[i] = n
+    return means, counts
 
 
 ENGAGEMENT_TACTICS = ("informational", "entertaining", "socializing")
@@ -125,6 +184,95 @@ def read_engagement_labels(path: Path) -> dict[str, str]:
     return labels
 
 
+class RecordColumns:
+    """Accepted records as typed columns, plus the candidate earliest appearances (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.vid_code: dict[str, int] = {}
+        self.tag_code: dict[str, int] = {}
+        self.src_code: dict[tuple, int] = {}
+        self.sources: list[dict] = []
+        self.files: list[str] = []
+        self.cols = {name: array(kind) for name, kind in (
+            ("vid", "i"), ("tag", "i"), ("date", "i"), ("trending", "b"), ("rank", "q"), ("plays", "q"),
+            ("diggs", "q"), ("shares", "q"), ("comments", "q"), ("file", "i"), ("line", "i"), ("item", "i"),
+            ("src", "i"))}
+        self.candidates: dict[tuple[int, int], tuple] = {}  # (video, hashtag) -> (date, order, heavy, file, line, item, src)
+        self.n = 0
+
+    def add(self, obs: dict, file_no: int, line: int, item: int | None) -> None:
+        vid = self.vid_code.setdefault(obs["video_id"], len(self.vid_code))
+        tag = self.tag_code.setdefault(obs["hashtag"], len(self.tag_code))
+        key = tuple(sorted(obs["sources"].items()))
+        src = self.src_code.get(key)
+        if src is None:
+            src = self.src_code[key] = len(self.src_code)
+            self.sources.append(dict(key))
+        day = obs["scraped_at"].date().toordinal()
+        c = self.cols
+        c["vid"].append(vid)
+        c["tag"].append(tag)
+        c["date"].append(day)
+        c["trending"].append(bool(obs["hashtag_trending"]))
+        c["rank"].append(obs["rank"])
+        c["plays"].append(obs["plays"])
+        c["diggs"].append(obs["diggs"])
+        c["shares"].append(obs["shares"])
+        c["comments"].append(obs["comments"])
+        c["file"].append(file_no)
+        c["line"].append(line)
+        c["item"].append(-1 if item is None else item)
+        c["src"].append(src)
+        held = self.candidates.get((vid, tag))
+        if held is None or day < held[0]:  # first record of this (video, hashtag) on its earliest day so far
+            self.candidates[(vid, tag)] = (day, self.n, tuple(obs[k] for k in HEAVY), file_no, line, item, src)
+        self.n += 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {name: np.frombuffer(col, dtype=col.typecode) if len(col) else np.zeros(0, dtype=np.int64)
+               for name, col in self.cols.items()}
+        out["trending"] = out["trending"].astype(bool)
+        for name in ("rank", "plays", "diggs", "shares", "comments"):
+            out[name] = out[name].astype(np.int64, copy=False)
+        return out
+
+
+def _read_items(files: list[Path], rejected: list[dict]) -> tuple[RecordColumns, int]:
+    columns = RecordColumns()
+    n_read = 0
+    for file_no, path in enumerate(files):
+        rel = f"items/{path.name}"
+        columns.files.append(rel)
+        for number, value, reason, raw in iter_jsonl(path, rel):
+            if reason is not None:
+                n_read += 1
+                rejected.append({"file": rel, "line": number, "reason": reason, "record": _preview(raw)})
+                continue
+            for index, item, preset, why in line_records(value):
+                n_read += 1
+                obs = None
+                if why is None:
+                    users = preset.pop("_users", None)
+                    user_stats = preset.pop("_user_stats", None)
+                    obs, why = validate_item(item, users, user_stats, preset)
+                if why is not None:
+                    row = {"file": rel, "line": number, "reason": why, "record": _preview(raw)}
+                    if index is not None:
+                        row["item"] = index
+                    rejected.append(row)
+                    continue
+                columns.add(obs, file_no, number, index)
+    return columns, n_read
+
+
+def _group_min_max_count(codes: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(lo, codes, values)
+    np.maximum.at(hi, codes, values)
+    return lo, hi, np.bincount(codes, minlength=n)
+
+
 def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = True) -> IngestResult:
     """Ingest a scrape directory (items/, creators/, media/, labels/) -- see the module docstring."""
     scrapes_dir = Path(scrapes_dir)
@@ -141,91 +289,117 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         raise IngestError(f"no items/*.jsonl files in {scrapes_dir}")
 
     rejected: list[dict] = []
-    observations: list[dict] = []
-    n_read = 0
-    for path in files:
-        rel = f"items/{path.name}"
-        for number, value, reason, raw in iter_jsonl(path, rel):
-            n_read += 1
-            obs = None
-            if reason is None:
-                obs, reason = validate_item(value)
-            if reason is not None:
-                rejected.append({"file": rel, "line": number, "reason": reason, "record": _preview(raw)})
-                continue
-            obs["file"], obs["line"] = rel, number
-            observations.append(obs)
+    columns, n_read = _read_items(files, rejected)
     log.info("read %d item records from %d files; %d refused at parse/validation", n_read, len(files), len(rejected))
-
-    obs = pd.DataFrame(observations)
-    if obs.empty:
+    if columns.n == 0:
         raise IngestError(f"no valid item records in {items_dir} ({len(rejected)} refused; see rejected.jsonl)")
-    obs["date"] = obs["scraped_at"].map(lambda t: t.date())
-    obs["order"] = np.arange(len(obs))
-    obs["status"] = "accepted"
+    a = columns.arrays()
+    vid_names = np.array(list(columns.vid_code), dtype=object)
+    tag_names = list(columns.tag_code)
+    n_vid, n_tag, n = len(vid_names), len(tag_names), columns.n
+    vid, tag, date = a["vid"], a["tag"], a["date"]
+    order = np.arange(n)
+    status = np.zeros(n, dtype=np.int8)  # 0 accepted, 1 duplicate, 2 rejected
 
-    # Exact repeats of (video, hashtag, day): scraper retries.
-    dup = obs.duplicated(["video_id", "hashtag", "date"], keep="first")
-    obs.loc[dup, "status"] = "duplicate"
+    # Exact repeats of (video, hashtag, day): scraper retries (the first one read is kept).
+    by_key = np.lexsort((order, date, tag, vid))
+    same = (np.diff(vid[by_key]) == 0) & (np.diff(tag[by_key]) == 0) & (np.diff(date[by_key]) == 0)
+    status[by_key[1:][same]] = 1
 
-    # Earliest appearance: earliest day, then trending listing, then best rank (footnote 5).
-    live = obs[obs["status"] == "accepted"]
-    first = live.sort_values(["video_id", "date", "hashtag_trending", "rank", "order"],
-                             ascending=[True, True, False, True, True]).drop_duplicates("video_id")
-    earliest = first.set_index("video_id")[["hashtag", "date"]]
-    home = obs["hashtag"].to_numpy() == obs["video_id"].map(earliest["hashtag"]).to_numpy()
-    obs.loc[(obs["status"] == "accepted") & ~home, "status"] = "duplicate"  # cross-listings
-    first_date = obs["video_id"].map(earliest["date"])
-    obs["t"] = [(d - f).days + 1 for d, f in zip(obs["date"], first_date)]
+    # Earliest appearance: earliest day, then trending listing, then best rank, then read order (footnote 5).
+    best: dict[int, tuple] = {}
+    for (v, _), cand in columns.candidates.items():
+        day, pos, heavy = cand[0], cand[1], cand[2]
+        key = (day, not heavy[4], heavy[3], pos)
+        if v not in best or key < best[v][0]:
+            best[v] = (key, cand)
+    first_tag = np.empty(n_vid, dtype=np.int64)
+    first_date = np.empty(n_vid, dtype=np.int64)
+    for v, (_, cand) in best.items():
+        first_tag[v] = columns.tag_code[cand[2][1]]
+        first_date[v] = cand[0]
+    home = tag == first_tag[vid]
+    status[(status == 0) & ~home] = 1  # cross-listings
+    t = date - first_date[vid] + 1
 
-    hashtag_first = obs.groupby("hashtag")["date"].min()
-    trending_by_day = obs[obs["hashtag_trending"]].groupby("date")["hashtag"].agg(lambda s: {h.lower() for h in s})
+    hashtag_first = np.full(n_tag, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(hashtag_first, tag, date)
+    trend_pairs = np.unique(np.stack([date[a["trending"]], tag[a["trending"]]]), axis=1) if a["trending"].any() \
+        else np.zeros((2, 0), dtype=np.int64)
+    trending_by_day: dict[int, set[str]] = {}
+    for d, h in zip(trend_pairs[0].tolist(), trend_pairs[1].tolist()):
+        trending_by_day.setdefault(d, set()).add(tag_names[h].lower())
 
-    # ---- video-level checks, vectorised over videos (one row of `first` per video) ----------------------------
-    home_obs = obs[obs["status"] == "accepted"]
+    # ---- video-level checks (one earliest appearance per video) ------------------------------------------------
+    live = status == 0
+    t_lo, t_hi, t_n = _group_min_max_count(vid[live], t[live], n_vid)
+    last_row = np.full(n_vid, -1, dtype=np.int64)
+    at_day = np.flatnonzero(live & (t == impressions_day))
+    last_row[vid[at_day]] = at_day  # one per video: repeats of (video, hashtag, day) are duplicates
+    first_ids = sorted(vid_names[v] for v in best)
+    code_of = columns.vid_code
     video_reason: dict[str, str] = {}
-    t_range = home_obs.groupby("video_id")["t"].agg(["min", "max", "nunique"])
-    last = home_obs[home_obs["t"] == impressions_day].drop_duplicates("video_id").set_index("video_id")
-    first = first.set_index("video_id", drop=False)
-    for vid in first.index[~first.index.isin(last.index)]:
-        lo, hi = t_range.loc[vid, "min"], t_range.loc[vid, "max"]
-        video_reason[vid] = f"incomplete_tracking:no day-{impressions_day} observation (tracked days {lo}-{hi})"
+    for vid_id in first_ids:
+        v = code_of[vid_id]
+        if last_row[v] < 0:
+            video_reason[vid_id] = (f"incomplete_tracking:no day-{impressions_day} observation "
+                                    f"(tracked days {t_lo[v]}-{t_hi[v]})")
     media_dir = scrapes_dir / "media"
     if require_media:
-        for vid in first.index:
-            if vid not in video_reason:
-                reason = media_status(media_dir / f"{vid}.mp4")
+        for vid_id in first_ids:
+            if vid_id not in video_reason:
+                reason = media_status(media_dir / f"{vid_id}.mp4")
                 if reason is not None:
-                    video_reason[vid] = reason
+                    video_reason[vid_id] = reason
+
+    first = pd.DataFrame([dict(zip(HEAVY, best[code_of[vid_id]][1][2])) for vid_id in first_ids])
+    first["file"] = [columns.files[best[code_of[v]][1][3]] for v in first_ids]
+    first["line"] = [best[code_of[v]][1][4] for v in first_ids]
+    first["date_ord"] = [best[code_of[v]][1][0] for v in first_ids]
+    first = first.set_index("video_id", drop=False)
 
     # Instrument (Section 3.3): mean hearts over the creator's posts made before this one.
     creator_counts: Counter = Counter()
     creators_dir = scrapes_dir / "creators"
-    post_tables = []
-    for uid in sorted(set(first["unique_id"])):
+    past_mean = np.full(len(first), np.nan)
+    n_past = np.zeros(len(first), dtype=np.int64)
+    positions: dict[str, list[int]] = {}
+    for i, uid in enumerate(first["unique_id"]):
+        positions.setdefault(uid, []).append(i)
+    focal_ids, focal_times = first["video_id"].tolist(), first["create_time"].to_numpy(dtype=np.int64)
+    for uid in sorted(positions):
         posts = _creator_posts(creators_dir, uid, rejected, creator_counts)
-        if posts is not None and len(posts):
-            post_tables.append(posts.assign(unique_id=uid))
-    focal = first[["video_id", "unique_id", "create_time"]].reset_index(drop=True)
-    past = pd.DataFrame(columns=["mean", "count"], dtype=float)
-    if post_tables:
-        pairs = focal.merge(pd.concat(post_tables, ignore_index=True), on="unique_id", suffixes=("", "_post"))
-        pairs = pairs[(pairs["create_time_post"] < pairs["create_time"]) & (pairs["post_id"] != pairs["video_id"])]
-        past = pairs.groupby("video_id")["diggs"].agg(["mean", "count"])
-    past_mean = first["video_id"].map(past["mean"])
-    n_past = first["video_id"].map(past["count"])
-    fallback = past_mean.isna()
-    can_fallback = first["video_count"] > 1
-    past_mean = past_mean.where(~fallback, (first["heart_count"] - first["diggs"]) / (first["video_count"] - 1).clip(lower=1))
-    n_past = n_past.where(~fallback, first["video_count"] - 1)
-    for vid in first.index[fallback & ~can_fallback]:
-        video_reason.setdefault(vid, "no_instrument:creator has no earlier post (post list and authorStats)")
+        if posts is None or not len(posts["post_id"]):
+            continue
+        idx = positions[uid]
+        means, counts = past_average_hearts(posts, [focal_ids[i] for i in idx], focal_times[idx])
+        past_mean[idx], n_past[idx] = means, counts
+    fallback = np.isnan(past_mean)
+    video_count = first["video_count"].to_numpy(dtype=np.int64)
+    hearts_ok = first["hearts_ok"].to_numpy(dtype=bool)
+    fallback_mean = (first["heart_count"].to_numpy(dtype=np.int64) - first["diggs"].to_numpy(dtype=np.int64)) \
+        / np.maximum(video_count - 1, 1)
+    past_mean = np.where(fallback, fallback_mean, past_mean)
+    n_past = np.where(fallback, video_count - 1, n_past)
+    for i in np.flatnonzero(fallback & ((video_count <= 1) | ~hearts_ok)):
+        vid_id = first_ids[i]
+        if video_count[i] <= 1:
+            video_reason.setdefault(vid_id, "no_instrument:creator has no earlier post (post list and authorStats)")
+        else:
+            video_reason.setdefault(vid_id, f"wrapped_hearts:authorStats.heartCount={first['heart_count'].iloc[i]} "
+                                            "is int32-wrapped, zeroed or below this video's diggs, and the post "
+                                            "list has no earlier post to take the instrument from")
+    past_mean = pd.Series(past_mean, index=first.index)
+    n_past = pd.Series(n_past, index=first.index)
+    fallback = pd.Series(fallback, index=first.index)
 
     keep_ids = first.index[~first.index.isin(list(video_reason))]
     f = first.loc[keep_ids]
-    end = last.loc[keep_ids]
-    trending_today = [trending_by_day.get(d, set()) for d in f["date"]]
+    end_rows = last_row[[code_of[v] for v in keep_ids]]
+    end = pd.DataFrame({k: a[k][end_rows] for k in ("plays", "diggs", "shares", "comments")}, index=keep_ids)
+    keep_codes = np.array([code_of[v] for v in keep_ids], dtype=np.int64)
     stickers = f["sticker_texts"]
+    trending_today = [trending_by_day.get(d, set()) for d in f["date_ord"]]
     videos = pd.DataFrame({
         "video_id": f["video_id"].to_numpy(), "author_id": f["author_id"].to_numpy(),
         "unique_id": f["unique_id"].to_numpy(), "hashtag": f["hashtag"].to_numpy(),
@@ -244,12 +418,12 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         "log_impressions": np.log(np.maximum(end["plays"].to_numpy(dtype=float), 1.0)),
         "diggs": end["diggs"].astype(np.int64).to_numpy(), "shares": end["shares"].astype(np.int64).to_numpy(),
         "comments": end["comments"].astype(np.int64).to_numpy(),
-        "days_tracked": t_range.loc[keep_ids, "nunique"].astype(np.int64).to_numpy(),
+        "days_tracked": t_n[keep_codes].astype(np.int64),
         # Web Appendix A post statistics, at the earliest appearance
         "num_hashtags": [len(t) for t in f["tags"]],
         "num_trending": [sum(t in today for t in tags) for tags, today in zip(f["tags"], trending_today)],
         "has_fyp": [any(t in FYP_TAGS for t in tags) for tags in f["tags"]],
-        "hashtag_age": [(d - hashtag_first[h]).days for d, h in zip(f["date"], f["hashtag"])],
+        "hashtag_age": [d - int(hashtag_first[columns.tag_code[h]]) for d, h in zip(f["date_ord"], f["hashtag"])],
         "is_trending": f["hashtag_trending"].astype(bool).to_numpy(), "ranking": f["rank"].astype(np.int64).to_numpy(),
         "video_age": np.array([s.timestamp() for s in f["scraped_at"]]) / 86400.0 - f["create_time"].to_numpy() / 86400.0,
         "is_sponsored": f["is_sponsored"].astype(bool).to_numpy(), "is_verified": f["is_verified"].astype(bool).to_numpy(),
@@ -262,23 +436,46 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         "source_file": f["file"].to_numpy(), "source_line": f["line"].astype(np.int64).to_numpy(),
     })
 
+    # Where each value came from: counts from the day-14 record, the rest from the earliest appearance.
+    src_rows = []
+    for v, end_row in zip(keep_ids, end_rows):
+        at_first, at_end = columns.sources[best[code_of[v]][1][6]], columns.sources[int(a["src"][end_row])]
+        row = {"video_id": v}
+        for name in VALUE_SOURCES:
+            held = at_end if name in ("plays", "diggs", "shares", "comments") else at_first
+            row[name] = held.get(name, SOURCE_DEFAULTS.get(name, ""))
+        src_rows.append(row)
+    value_sources = pd.DataFrame(src_rows, columns=["video_id", *VALUE_SOURCES])
+    value_sources.insert(1, "instrument", videos["instrument_source"].to_numpy())
+
     # Lines of refused videos under their earliest listing are rejected with the video's reason.
-    refused = obs["video_id"].map(video_reason)
-    mask = (obs["status"] == "accepted") & refused.notna()
-    for rel, number, reason in zip(obs.loc[mask, "file"], obs.loc[mask, "line"], refused[mask]):
-        rejected.append({"file": rel, "line": int(number), "reason": reason, "record": None})
-    obs.loc[mask, "status"] = "rejected"
+    refused_code = {code_of[v]: r for v, r in video_reason.items()}
+    if refused_code:
+        refused_mask = np.zeros(n_vid, dtype=bool)
+        refused_mask[list(refused_code)] = True
+        rows = np.flatnonzero((status == 0) & refused_mask[vid])
+        for r in rows.tolist():
+            row = {"file": columns.files[a["file"][r]], "line": int(a["line"][r]),
+                   "reason": refused_code[int(vid[r])], "record": None}
+            if a["item"][r] >= 0:
+                row["item"] = int(a["item"][r])
+            rejected.append(row)
+        status[rows] = 2
 
     if videos.empty:
         raise IngestError(f"every video in {scrapes_dir} was refused; see rejected.jsonl")
     videos = videos.sort_values(["first_seen", "hashtag", "ranking", "video_id"], kind="stable").reset_index(drop=True)
-    keep = obs[(obs["status"] == "accepted")]
-    daily = keep[["video_id", "t", "plays"]].rename(columns={"t": "day"}).sort_values(["video_id", "day"])
-    daily = daily[daily["video_id"].isin(set(videos["video_id"]))].reset_index(drop=True)
+    value_sources = value_sources.set_index("video_id").loc[videos["video_id"]].reset_index()
+    keep = np.flatnonzero(status == 0)
+    name_rank = np.empty(n_vid, dtype=np.int64)
+    name_rank[sorted(range(n_vid), key=vid_names.__getitem__)] = np.arange(n_vid)
+    keep = keep[np.lexsort((t[keep], name_rank[vid[keep]]))]
+    daily = pd.DataFrame({"video_id": vid_names[vid[keep]], "day": t[keep].astype(np.int64),
+                          "plays": a["plays"][keep]})
 
     item_rejected = [r for r in rejected if r["file"].startswith("items/")]
-    n_dup = int((obs["status"] == "duplicate").sum())
-    n_acc = int((obs["status"] == "accepted").sum())
+    n_dup = int((status == 1).sum())
+    n_acc = int((status == 0).sum())
     reasons = Counter(r["reason"].split(":")[0] for r in item_rejected)
     summary = {
         "scrapes_dir": str(scrapes_dir),
@@ -301,15 +498,18 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
     rec = summary["records"]
     if rec["read"] != rec["accepted"] + rec["rejected"] + rec["duplicates"]:  # pragma: no cover - invariant
         raise AssertionError(f"ingest counts do not add up: {rec}")
-    return IngestResult(videos=videos, daily_plays=daily, rejected=rejected, summary=summary)
+    return IngestResult(videos=videos, daily_plays=daily, rejected=rejected, summary=summary,
+                        value_sources=value_sources)
 
 
 def write_outputs(result: IngestResult, videos_path: Path, daily_path: Path, rejected_path: Path,
-                  summary_path: Path) -> None:
-    """Write the four ingestion outputs (Parquet, JSON lines, JSON)."""
+                  summary_path: Path, sources_path: Path | None = None) -> None:
+    """Write the ingestion outputs (Parquet, JSON lines, JSON); ``sources_path``: the per-video value sources."""
     result.videos.to_parquet(videos_path, index=False)
     result.daily_plays.to_parquet(daily_path, index=False)
     with open(rejected_path, "w", encoding="utf-8") as fh:
         for r in result.rejected:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     Path(summary_path).write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if sources_path is not None and result.value_sources is not None:
+        result.value_sources.to_parquet(sources_path, index=False)
