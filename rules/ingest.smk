@@ -9,6 +9,7 @@ rule ingest_scrapes:
         daily_plays="results/ingest/daily_plays.parquet",
         rejected="results/ingest/rejected.jsonl",
         summary="results/ingest/summary.json",
+        value_sources="results/ingest/value_sources.parquet",
     params:
         scrapes_dir=scrapes_dir(),
         impressions_day=config["ingest"]["impressions_day"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -218,14 +217,22 @@ def test_creator_file_bad_lines_are_rejected_too(scrape):
     assert out.videos.iloc[0]["past_avg_hearts"] == 50
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files regardless of permissions")
-def test_unreadable_file_is_a_clear_error(scrape):
+def test_unopenable_file_is_a_clear_error(scrape):
+    """A path that cannot be opened, even by root (a symlink loop), is an error naming the file; so is a
+    creator post list that is a folder."""
     rec = video(12)
     scrape.track(rec)
+    scrape.media(rec["id"])
     root = scrape.write()
     path = root / "items" / "2020-10-05.jsonl"
-    path.chmod(0)
+    path.unlink()
+    path.symlink_to(path.name)                                # points at itself: ELOOP on open
     with pytest.raises(IngestError, match="2020-10-05.jsonl"):
+        ingest(root)
+    path.unlink()
+    scrape.write()
+    (root / "creators" / "chef.anna_01.jsonl").mkdir()
+    with pytest.raises(IngestError, match="chef.anna_01.jsonl"):
         ingest(root)
 
 
@@ -266,3 +273,288 @@ def test_unicode_hashtags_stay_data_and_slugs_are_safe(scrape, tmp_path):
     assert len(slugs) == 5 and all(is_safe_component(s) for s in slugs)
     write_outputs(out, tmp_path / "v.parquet", tmp_path / "d.parquet", tmp_path / "r.jsonl", tmp_path / "s.json")
     assert pd.read_parquet(tmp_path / "v.parquet")["hashtag"].iloc[0] == "CaféMornings"
+
+
+# ---- real records (tests/fixtures/real/, sources in its README) -----------------------------------------------
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+def real(name: str) -> dict:
+    return json.loads((REAL / name).read_text(encoding="utf-8"))
+
+
+def context(t: int, start: dt.datetime, hashtag: str, rank: int | None = 1, trending: bool = True) -> dict:
+    ctx = {"_hashtag": hashtag, "_hashtag_trending": trending,
+           "_scraped_at": (start + dt.timedelta(days=t - 1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if rank is not None:
+        ctx["_rank"] = rank
+    return ctx
+
+
+def track_line(scrape: Scrape, make_line, start: dt.datetime, days: int = 14) -> None:
+    """The same response (``make_line(t)``: a dict with the tracker's context) scraped on each of ``days`` days."""
+    for t in range(1, days + 1):
+        line = make_line(t)
+        day = (start + dt.timedelta(days=t - 1)).date().isoformat()
+        scrape.lines.setdefault(f"items/{day}.jsonl", []).append(json.dumps(line, ensure_ascii=False).encode())
+
+
+def sources_of(out, video_id: str) -> dict:
+    return out.value_sources.set_index("video_id").loc[video_id].to_dict()
+
+
+DEC_2024 = dt.datetime(2024, 12, 16, 9, tzinfo=dt.timezone.utc)
+FEB_2022 = dt.datetime(2022, 2, 5, 9, tzinfo=dt.timezone.utc)
+MAY_2022 = dt.datetime(2022, 5, 13, 9, tzinfo=dt.timezone.utc)
+
+
+def test_real_itemlist_2024_takes_exact_statsv2_counts(scrape):
+    page = real("itemlist_2024.json")
+    item = page["itemList"][0]
+    track_line(scrape, lambda t: {**page, **context(t, DEC_2024, "4살딸", rank=None)}, DEC_2024)
+    scrape.media(item["id"])
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    # exact statsV2 (1,585,253 plays; 38,884 diggs), not the rounded stats (1,600,000; 38,900)
+    assert (row["impressions"], row["diggs"], row["shares"], row["comments"]) == (1585253, 38884, 2124, 504)
+    assert row["video_id"] == "7444705554666130708" and row["author_id"] == "7420667015738885137"
+    assert row["followers"] == 11900 and row["ranking"] == 1        # ranked by position in the page
+    assert row["num_hashtags"] == 2 and row["n_stickers"] == 0 and row["duration_s"] == 61.0
+    # no post list: (heartCount - this video's exact diggs) / (videoCount - 1)
+    assert row["instrument_source"] == "author_stats_fallback"
+    assert row["past_avg_hearts"] == pytest.approx((114100 - 38884) / 31)
+    src = sources_of(out, row["video_id"])
+    assert src["plays"] == src["diggs"] == src["shares"] == src["comments"] == "statsV2"
+    assert src["followers"] == "authorStats" and src["format"] == "itemList"
+    assert out.summary["records"] == {"read": 14, "accepted": 14, "rejected": 0, "duplicates": 0,
+                                      "rejected_by_reason": {}}
+
+
+def test_real_sigi_item_2022_with_string_createtime_and_author(scrape):
+    item = real("sigi_item_2022.json")
+    track_line(scrape, lambda t: {**item, **context(t, FEB_2022, "warzone", rank=3)}, FEB_2022)
+    scrape.media(item["id"])
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["create_time"] == pd.Timestamp(1640417086, unit="s", tz="UTC")
+    assert (row["author_id"], row["unique_id"], row["is_verified"]) == ("7019018029121455109", "tvamii", False)
+    assert (row["impressions"], row["diggs"], row["shares"], row["comments"]) == (133000, 56900, 22, 69)
+    assert row["followers"] == 4959 and row["num_hashtags"] == 4 and row["has_fyp"]
+    assert row["past_avg_hearts"] == pytest.approx((116400 - 56900) / 19)
+    src = sources_of(out, row["video_id"])
+    assert src["plays"] == "stats" and src["create_time"] == "createTime (numeric string)"
+    assert src["author"] == "author string + authorId" and src["verified"] == "absent (taken as false)"
+    assert out.summary["records"]["accepted"] == 14
+
+
+def test_real_sigi_state_page_resolves_the_author_from_usermodule(scrape):
+    item = real("sigi_item_2022.json")
+    user = {"id": item["authorId"], "uniqueId": "tvamii", "secUid": item["authorSecId"], "nickname": "Ami",
+            "verified": False}
+
+    def page(t):
+        return {"SIGI_STATE": {"ItemModule": {item["id"]: item}, "UserModule": {"users": {"tvamii": user}}},
+                **context(t, FEB_2022, "warzone", rank=7)}
+    track_line(scrape, page, FEB_2022)
+    scrape.media(item["id"])
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["ranking"] == 7 and row["impressions"] == 133000 and row["author_id"] == "7019018029121455109"
+    src = sources_of(out, row["video_id"])
+    assert src["format"] == "sigi_state" and src["author"] == "UserModule.users" and src["verified"] == "author.verified"
+
+
+def test_real_mobile_aweme_detail_2022(scrape):
+    response = real("aweme_details_2022.json")
+    aweme = response["aweme_details"][0]
+    control = video(40)                       # a clean web item, so that the folder has an acceptable video
+    scrape.track(control)
+    scrape.media(control["id"])
+    # as published, the embedded author has zeroed counts: refused, one record per day
+    track_line(scrape, lambda t: {**response, **context(t, MAY_2022, "xyzbca")}, MAY_2022)
+    out = ingest(scrape.write())
+    refused = [r for r in out.rejected if r["file"].startswith("items/2022")]
+    assert len(refused) == 14 and {r["reason"].split(":")[0] for r in refused} == {"zeroed_author_stats"}
+    assert list(out.videos["video_id"]) == [control["id"]]
+
+
+def test_real_mobile_aweme_with_tracker_author_stats(scrape):
+    response = real("aweme_details_2022.json")
+    aweme = response["aweme_details"][0]
+    author_stats = {"followerCount": 5000, "heartCount": 20000, "videoCount": 10}  # test values (the tracker's)
+    track_line(scrape, lambda t: {"aweme_detail": {**aweme, "authorStats": author_stats},
+                                  **context(t, MAY_2022, "xyzbca")}, MAY_2022)
+    scrape.media(aweme["aweme_id"])
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["video_id"] == "7086595171827322158" and row["author_id"] == "7022407054702806022"
+    # exact counts; shares far above plays is data, not an error
+    assert (row["impressions"], row["diggs"], row["shares"], row["comments"]) == (4964, 66, 415578, 39)
+    assert row["duration_s"] == pytest.approx(39.845)                 # milliseconds on mobile
+    assert row["music_id"] == "6968593956024092673" and not row["music_original"]
+    assert row["num_hashtags"] == 11 and row["has_fyp"]                # fyp and fypシ are two tags
+    src = sources_of(out, row["video_id"])
+    assert src["plays"] == "statistics" and src["format"] == "aweme_detail" and src["duration"] == "video.duration (ms)"
+
+
+def test_real_wrapped_hearts_instrument_from_post_list_or_refused(scrape):
+    wrapped = real("user_stats_wrapped_2025.json")
+    rounded = {k: wrapped["stats"][k] for k in ("followerCount", "heartCount", "videoCount")}
+    exact = {k: wrapped["statsV2"][k] for k in ("followerCount", "heartCount", "videoCount")}
+    no_list = video(41, authorStats=rounded, author__uniqueId="charlidamelio")
+    with_v2 = video(42, authorStats=rounded, authorStatsV2=exact, author__uniqueId="charli.v2")
+    with_list = video(43, authorStats=rounded, author__uniqueId="charli.list")
+    for rec in (no_list, with_v2, with_list):
+        scrape.track(rec)
+        scrape.media(rec["id"])
+    (scrape.root / "creators" / "charli.list.jsonl").write_text(
+        json.dumps({"id": "1", "createTime": 1600000000, "statsV2": {"diggCount": "4000000"},
+                    "stats": {"diggCount": 4000000}}) + "\n")
+    out = ingest(scrape.write())
+    rows = out.videos.set_index("video_id")
+    assert out.summary["videos"]["rejected_by_reason"] == {"wrapped_hearts": 1}
+    assert no_list["id"] not in rows.index
+    v2 = rows.loc[with_v2["id"]]
+    assert v2["followers"] == 156537139 and v2["instrument_source"] == "author_stats_fallback"
+    assert v2["past_avg_hearts"] == pytest.approx((11907467940 - 80) / 2862)
+    assert sources_of(out, with_v2["id"])["heart_count"] == "authorStatsV2"
+    assert rows.loc[with_list["id"], "instrument_source"] == "post_list"
+    assert rows.loc[with_list["id"], "past_avg_hearts"] == 4000000
+    assert sources_of(out, with_list["id"])["heart_count"].startswith("unusable")
+
+
+def test_placeholders_and_photo_posts_are_refused_with_their_class(scrape):
+    control = video(44)
+    scrape.track(control)
+    scrape.media(control["id"])
+    placeholders, photos = real("placeholders.json"), real("photo_posts.json")
+    expected = {}
+    for name, page in list(placeholders.items()) + list(photos.items()):
+        line = {**page, **context(2, dt.datetime(2020, 10, 5, 10, tzinfo=dt.timezone.utc), "HomeCooked")}
+        expected[scrape.add(json.dumps(line).encode(), t=2)] = \
+            "photo_post" if name in photos else "empty_listing" if name == "item_list_empty" else "unavailable"
+    out = ingest(scrape.write())
+    got = {(r["file"], r["line"]): r["reason"].split(":")[0] for r in out.rejected}
+    assert {k: got.get(k) for k in expected} == expected
+    reasons = [r["reason"] for r in out.rejected]
+    assert any("10216 (private post)" in r for r in reasons) and any("10222 (private account)" in r for r in reasons)
+    counts = out.summary["records"]
+    assert counts["read"] == 14 + len(expected) and counts["rejected"] == len(expected)
+    assert counts["read"] == counts["accepted"] + counts["rejected"] + counts["duplicates"]
+
+
+def test_every_wrapper_gives_the_same_video(scrape, tmp_path):
+    """The 2024 item inside each wrapper (and the mobile record inside each mobile one) ingests the same."""
+    item = real("itemlist_2024.json")["itemList"][0]
+    aweme = {**real("aweme_details_2022.json")["aweme_details"][0],
+             "authorStats": {"followerCount": 5000, "heartCount": 20000, "videoCount": 10}}
+    wrappers = {
+        "items": lambda i: {"statusCode": 0, "items": [i]},
+        "itemInfo": lambda i: {"statusCode": 0, "itemInfo": {"itemStruct": i}},
+        "next_data": lambda i: {"props": {"pageProps": {"statusCode": 0, "itemInfo": {"itemStruct": i}}}},
+        "universal_data": lambda i: {"__DEFAULT_SCOPE__": {"webapp.video-detail": {"statusCode": 0,
+                                                                                   "itemInfo": {"itemStruct": i}}}},
+    }
+    mobile = {"aweme_detail": lambda a: {"status_code": 0, "aweme_detail": a},
+              "aweme_list": lambda a: {"status_code": 0, "aweme_list": [a]}}
+    for fmt, wrap in list(wrappers.items()) + list(mobile.items()):
+        s = Scrape(tmp_path / fmt)
+        rec, start = (item, DEC_2024) if fmt in wrappers else (aweme, MAY_2022)
+        track_line(s, lambda t: {**wrap(rec), **context(t, start, "xyzbca", rank=2)}, start)
+        s.media(rec.get("id") or rec.get("aweme_id"))
+        out = ingest(s.write())
+        row = out.videos.iloc[0]
+        assert row["impressions"] == (1585253 if fmt in wrappers else 4964), fmt
+        assert row["ranking"] == 2 and sources_of(out, row["video_id"])["format"] == fmt
+
+
+def test_list_items_are_ranked_by_position_and_refused_with_their_index(scrape):
+    first, second = video(45), video(46)
+    for rec in (first, second):
+        for key in ("_rank", "_hashtag", "_hashtag_trending", "_scraped_at"):
+            rec.pop(key)
+    second["stats"] = {**second["stats"], "playCount": "12k"}
+    for t in range(1, 15):
+        ctx = {"_hashtag": "HomeCooked", "_hashtag_trending": True, "_rank": 5,
+               "_scraped_at": f"2020-10-{4 + t:02d}T10:00:00Z"}
+        scrape.add(json.dumps({"itemList": [first, second], **ctx}).encode(), t=t)
+    scrape.media(first["id"])
+    out = ingest(scrape.write())
+    assert list(out.videos["ranking"]) == [5]
+    bad = [r for r in out.rejected if r["reason"].startswith("wrong_type")]
+    assert len(bad) == 14 and {r["item"] for r in bad} == {1}
+    assert out.summary["records"] == {"read": 28, "accepted": 14, "rejected": 14, "duplicates": 0,
+                                      "rejected_by_reason": {"wrong_type": 14}}
+
+
+ROUNDED_ID = "7444705554666130000"   # what a float round trip leaves of 7444705554666130708
+
+
+@pytest.mark.parametrize("kind", ["float_id", "rounded_copy", "rounded_int_author", "count_beyond_rounding",
+                                  "private_item", "photo_item"])
+def test_garbage_classes_are_refused_with_their_reason(scrape, kind):
+    rec = video(47)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    bad = day_record(rec, 5, 1234)
+    if kind == "float_id":
+        bad["id"] = 7.444705554666131e18
+    elif kind == "rounded_copy":
+        bad["id"], bad["video"] = ROUNDED_ID, {**bad["video"], "id": "7444705554666130708"}
+    elif kind == "rounded_int_author":
+        bad["author"] = {**bad["author"], "id": 7022407054702806000}
+    elif kind == "count_beyond_rounding":
+        bad["stats"] = {**bad["stats"], "playCount": 10 ** 17}
+    elif kind == "private_item":
+        bad["privateItem"] = True
+    elif kind == "photo_item":
+        bad["imagePost"] = {"images": [{"imageURL": {"urlList": ["https://p16.example/a.jpeg"]}}]}
+    where = scrape.add(json.dumps(bad).encode(), t=5)
+    out = ingest(scrape.write())
+    reason = next(r["reason"] for r in out.rejected if (r["file"], r["line"]) == where)
+    expected = {"float_id": "id_precision_lost", "rounded_copy": "id_precision_lost",
+                "rounded_int_author": "id_precision_lost", "count_beyond_rounding": "impossible_value",
+                "private_item": "unavailable", "photo_item": "photo_post"}[kind]
+    assert reason.split(":")[0] == expected, reason
+    counts = out.summary["records"]
+    assert counts["read"] == 15 and counts["rejected"] == 1 and len(out.videos) == 1
+
+
+def test_rounding_does_not_refuse_plays_below_diggs_or_ids_confirmed_by_a_copy(scrape):
+    rec = video(48, stats={"playCount": 1000, "diggCount": 1200, "shareCount": 2000, "commentCount": 1},
+                authorStats={"followerCount": 61250, "heartCount": 250000, "videoCount": 51})
+    rec["author"]["id"] = 7022407054702806022          # an int above 2**53 that is no float round trip
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    out = ingest(scrape.write())
+    assert len(out.videos) == 1 and out.videos.iloc[0]["author_id"] == "7022407054702806022"
+
+
+def test_instrument_fallback_when_the_post_list_has_no_earlier_post(scrape):
+    rec = video(49)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    (scrape.root / "creators" / "chef.anna_01.jsonl").write_text(
+        json.dumps({"id": rec["id"], "createTime": rec["createTime"], "stats": {"diggCount": 80}}) + "\n"
+        + json.dumps({"id": "555", "createTime": rec["createTime"] + 60, "stats": {"diggCount": 9000}}) + "\n")
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["instrument_source"] == "author_stats_fallback" and row["n_past_posts"] == 50
+    assert row["past_avg_hearts"] == pytest.approx((250000 - 80) / 50)
+
+
+def test_instrument_excludes_the_focal_post_even_when_listed_earlier(scrape):
+    rec = video(50)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    (scrape.root / "creators" / "chef.anna_01.jsonl").write_text(
+        json.dumps({"id": "101", "createTime": rec["createTime"] - 100, "stats": {"diggCount": 300}}) + "\n"
+        # the focal video itself, with a createTime a second before the item's: still not a past post
+        + json.dumps({"id": rec["id"], "createTime": rec["createTime"] - 1, "stats": {"diggCount": 10 ** 6}}) + "\n"
+        + json.dumps({"id": "102", "createTime": rec["createTime"] - 50, "statsV2": {"diggCount": "500"},
+                      "stats": {"diggCount": 500}}) + "\n")
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["instrument_source"] == "post_list" and row["n_past_posts"] == 2
+    assert row["past_avg_hearts"] == pytest.approx(400.0)

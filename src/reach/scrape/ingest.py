@@ -107,8 +107,8 @@ def _creator_posts(creators_dir: Path, unique_id: str, rejected: list[dict], cou
     """The creator's post list as arrays (post_id, create_time, diggs), or None without a file. A line may
     hold one post or a page of them (itemList / items / aweme_list)."""
     path = creators_dir / f"{unique_id}.jsonl"
-    if not path.is_file():
-        return None
+    if not path.exists() and not path.is_symlink():
+        return None  # no post list: the instrument falls back to authorStats
     rel = f"creators/{path.name}"
     ids, times, diggs = [], [], []
     for number, value, reason, raw in iter_jsonl(path, rel):

@@ -186,9 +186,9 @@ def validate_item(record: Any, users: dict | None = None, user_stats: dict | Non
     if not isinstance(record, dict):
         return None, f"not_an_object:{type(record).__name__}"
     sources: dict[str, str] = dict(preset) if preset else {}
-    vid, reason = _required(record, "id", "str") if not isinstance(record.get("id"), int) else (record["id"], None)
-    if reason:
-        return None, reason
+    vid = record.get("id")
+    if vid is None:
+        return None, "missing_field:id"
     desc, reason = _required(record, "desc", "str")
     if reason:
         return None, reason
