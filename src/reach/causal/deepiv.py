@@ -62,22 +62,19 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reach.causal.response import (RCS_KNOT_QUANTILES, RESPONSES, ResponseNet, ResponsePredictor, SplineResponseNet,
+                                   build_response, mlp,
+                                   restricted_cubic_basis, spline_knots)
+from reach.causal.training import (EarlyStopping, Scaler, batches, bootstrap_split, check_inputs, holdout_split,
+                                   json_default, resolve_device, seeded_run)
 from reach.ema import ParameterEMA
 
+__all__ = ["DeepIVConfig", "DeepIVModel", "MixtureDensityNet", "ResponseNet", "SplineResponseNet", "RCS_KNOT_QUANTILES",
+           "bootstrap_split", "fit_deepiv", "fit_direct", "fit_ensemble", "mixture_nll", "resolve_device",
+           "restricted_cubic_basis", "sample_mixture", "spline_knots"]
 log = logging.getLogger(__name__)
 
 FORMAT = "reach.deepiv/1"
-
-# Knot quantiles of a restricted cubic spline by number of knots (Harrell 2015, Regression Modeling Strategies,
-# Table 2.3).
-RCS_KNOT_QUANTILES: dict[int, tuple[float, ...]] = {
-    3: (0.10, 0.50, 0.90),
-    4: (0.05, 0.35, 0.65, 0.95),
-    5: (0.05, 0.275, 0.50, 0.725, 0.95),
-    6: (0.05, 0.23, 0.41, 0.59, 0.77, 0.95),
-    7: (0.025, 0.1833, 0.3417, 0.50, 0.6583, 0.8167, 0.975),
-}
-
 
 @dataclass
 class DeepIVConfig:
@@ -139,28 +136,14 @@ class DeepIVConfig:
         return cls(**d)
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 # ----------------------------------------------------------------------------------------------- networks
-def _mlp(n_in: int, hidden: tuple[int, ...], dropout: float) -> tuple[nn.Sequential, int]:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(n_in, width), nn.ReLU(), nn.Dropout(dropout)]
-        n_in = width
-    return nn.Sequential(*layers), n_in
-
-
 class MixtureDensityNet(nn.Module):
     """F(t | x, z): dense ReLU body on [x, z] -> log mixture weights, means, clipped log sds (standardised t)."""
 
     def __init__(self, n_in: int, hidden: tuple[int, ...], n_components: int, dropout: float,
                  log_sigma_clip: tuple[float, float]):
         super().__init__()
-        self.body, width = _mlp(n_in, hidden, dropout)
+        self.body, width = mlp(n_in, hidden, dropout)
         self.head = nn.Linear(width, 3 * n_components)
         self.n_components = n_components
         self.log_sigma_clip = log_sigma_clip
@@ -190,186 +173,18 @@ def sample_mixture(log_w: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tenso
     return torch.gather(mu, 1, comp) + torch.exp(torch.gather(log_sigma, 1, comp)) * eps
 
 
-class ResponseNet(nn.Module):
-    """h(t, x): dense ReLU network on [t, x] with one output. The first layer is split into its t column and its x
-    columns so that h at many t per row costs one x-projection per row (used by sampling and predict_grid)."""
-
-    def __init__(self, n_x: int, hidden: tuple[int, ...], dropout: float):
-        super().__init__()
-        self.first = nn.Linear(1 + n_x, hidden[0])
-        self.drop0 = nn.Dropout(dropout)
-        rest, width = _mlp(hidden[0], hidden[1:], dropout)
-        self.rest = rest
-        self.out = nn.Linear(width, 1)
-
-    def forward_many(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """h at t (rows, m) for x (rows, d) -> (rows, m) on the standardised scale."""
-        w = self.first.weight
-        base = x @ w[:, 1:].T + self.first.bias                      # (rows, H)
-        a = base[:, None, :] + t[..., None] * w[:, 0]                # (rows, m, H)
-        a = self.drop0(torch.relu(a))
-        return self.out(self.rest(a)).squeeze(-1)
-
-    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_many(t[:, None], x)[:, 0]
-
-
-def restricted_cubic_basis(t: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
-    """[t, B_1(t), ..., B_{K-2}(t)] (shape t.shape + (K-1,)): with a constant, a basis of the natural cubic splines
-    with knots k_1 < ... < k_K (cubic between knots, linear beyond k_1 and k_K; Harrell 2015, Section 2.4.5), each B_j
-    divided by (k_K - k_1)^2 so that its scale is that of t."""
-    k = knots
-    n_knots = k.numel()
-    a, b = k[n_knots - 2], k[n_knots - 1]
-
-    def cube(u: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(u, min=0) ** 3
-
-    cols = [t]
-    for j in range(n_knots - 2):
-        cols.append((cube(t - k[j]) - cube(t - a) * (b - k[j]) / (b - a) + cube(t - b) * (a - k[j]) / (b - a))
-                    / (b - k[0]) ** 2)
-    return torch.stack(cols, dim=-1)
-
-
-class SplineResponseNet(nn.Module):
-    """h(t, x) = c_0(x) + [t, B(t)] . c_{1:}(x): a dense ReLU body on x whose output layer gives the coefficients of
-    a restricted cubic spline in t (response="spline", see the module doc). The knots (standardised t) are a buffer,
-    so they are saved with the weights."""
-
-    def __init__(self, n_x: int, hidden: tuple[int, ...], dropout: float, knots: np.ndarray):
-        super().__init__()
-        knots = np.asarray(knots, float)
-        if knots.ndim != 1 or knots.size < 3 or not np.all(np.diff(knots) > 0):
-            raise ValueError(f"spline response knots must be >= 3 strictly increasing values, got {knots}")
-        self.body, width = _mlp(n_x, hidden, dropout)
-        self.register_buffer("knots", torch.as_tensor(knots, dtype=torch.float32))
-        self.out = nn.Linear(width, knots.size)   # c_0 and the coefficients of t, B_1 .. B_{K-2}
-
-    def forward_many(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """h at t (rows, m) for x (rows, d) -> (rows, m) on the standardised scale."""
-        c = self.out(self.body(x))                                   # (rows, K)
-        basis = restricted_cubic_basis(t, self.knots)                # (rows, m, K - 1)
-        return c[:, None, 0] + (basis * c[:, None, 1:]).sum(dim=-1)
-
-    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_many(t[:, None], x)[:, 0]
-
-
-def spline_knots(t_standardised: np.ndarray, n_knots: int) -> np.ndarray:
-    """Knots of the spline response at Harrell's quantiles of the (standardised) training treatment."""
-    knots = np.quantile(np.asarray(t_standardised, float), RCS_KNOT_QUANTILES[int(n_knots)])
-    if not np.all(np.diff(knots) > 0):
-        raise ValueError(f"the treatment has too few distinct values for {n_knots} spline knots (quantiles {knots})")
-    return knots
-
-
-# ----------------------------------------------------------------------------------------------- scalers
-@dataclass
-class _Scaler:
-    mean: np.ndarray
-    sd: np.ndarray
-
-    @classmethod
-    def fit(cls, a: np.ndarray) -> "_Scaler":
-        a = np.asarray(a, float)
-        mean, sd = a.mean(axis=0), a.std(axis=0)
-        sd = np.where(np.isfinite(sd) & (sd > 1e-12), sd, 1.0)
-        return cls(np.atleast_1d(mean), np.atleast_1d(sd))
-
-    def __call__(self, a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a, float)
-        if a.ndim == 1:
-            return (a - self.mean[0]) / self.sd[0]
-        return (a - self.mean) / self.sd
-
-    def inverse(self, a: np.ndarray) -> np.ndarray:
-        return np.asarray(a, float) * self.sd[0] + self.mean[0]
-
-    def to_json(self) -> dict:
-        return {"mean": self.mean.tolist(), "sd": self.sd.tolist()}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "_Scaler":
-        return cls(np.asarray(d["mean"], float), np.asarray(d["sd"], float))
-
-
-def _check_inputs(t, z, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    t = np.asarray(t, float).reshape(-1)
-    n = t.size
-    z = np.asarray(z, float)
-    if z.ndim == 1:
-        z = z[:, None]
-    if z.ndim != 2:
-        raise ValueError(f"z must be 1-D or 2-D; got shape {z.shape}")
-    x = np.asarray(x, float)
-    if x.ndim != 2:
-        raise ValueError(f"x must be 2-D (rows, columns); got shape {x.shape}")
-    arrays = {"t": t, "z": z, "x": x}
-    if y is not None:
-        y = np.asarray(y, float).reshape(-1)
-        arrays["y"] = y
-    for name, a in arrays.items():
-        if a.shape[0] != n:
-            raise ValueError(f"{name} has {a.shape[0]} rows but t has {n}")
-        bad = ~np.isfinite(a) if a.ndim == 1 else ~np.isfinite(a).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{name} is missing or infinite in {int(bad.sum())} rows, e.g. row {int(np.argmax(bad))}")
-    return t, z, x, y
-
-
 # ----------------------------------------------------------------------------------------------- model
 @dataclass
-class DeepIVModel:
+class DeepIVModel(ResponsePredictor):
     """A fitted Deep IV model: first stage F(t | x, z) and response h(t, x) with their scalers."""
 
     config: DeepIVConfig
     first_stage: MixtureDensityNet | None      # None for a direct (non-IV) regression, see fit_direct
     response: ResponseNet | SplineResponseNet
-    scalers: dict[str, _Scaler]
+    scalers: dict[str, Scaler]
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    # ---------------------------------------------------------------- prediction
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=self.device)
-
-    def _x(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, float)
-        if x.ndim != 2 or x.shape[1] != self.scalers["x"].mean.size:
-            raise ValueError(f"x must have shape (rows, {self.scalers['x'].mean.size}); got {x.shape}")
-        return self.scalers["x"](x)
-
-    @torch.no_grad()
-    def predict(self, t: np.ndarray, x: np.ndarray, batch_rows: int = 65536) -> np.ndarray:
-        """h(t, x) per row, on y's original scale."""
-        t = np.asarray(t, float).reshape(-1)
-        xs = self._x(x)
-        if t.size != xs.shape[0]:
-            raise ValueError(f"t has {t.size} rows but x has {xs.shape[0]}")
-        ts = self.scalers["t"](t)
-        self.response.eval()
-        out = np.empty(t.size)
-        for s in range(0, t.size, batch_rows):
-            out[s:s + batch_rows] = self.response(self._tensor(ts[s:s + batch_rows]),
-                                                  self._tensor(xs[s:s + batch_rows])).cpu().numpy()
-        return self.scalers["y"].inverse(out)
-
-    @torch.no_grad()
-    def predict_grid(self, t_grid: np.ndarray, x: np.ndarray, batch_cells: int = 250_000) -> np.ndarray:
-        """h(t_g, x_i) for every row i and every grid value t_g -> (n_rows, n_grid), on y's original scale."""
-        grid = np.asarray(t_grid, float).reshape(-1)
-        xs = self._x(x)
-        n = xs.shape[0]
-        tg = self._tensor(self.scalers["t"](grid))
-        self.response.eval()
-        out = np.empty((n, grid.size))
-        step = max(1, batch_cells // max(1, grid.size))
-        for s in range(0, n, step):
-            xb = self._tensor(xs[s:s + step])
-            out[s:s + step] = self.response.forward_many(tg.expand(xb.shape[0], -1), xb).cpu().numpy()
-        return self.scalers["y"].inverse(out)
 
     @torch.no_grad()
     def first_stage_params(self, x: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
@@ -418,7 +233,7 @@ class DeepIVModel:
                 "info": self.info}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={"reach_deepiv": json.dumps(meta, default=_json_default)})
+        save_file(tensors, str(path), metadata={"reach_deepiv": json.dumps(meta, default=json_default)})
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> "DeepIVModel":
@@ -436,7 +251,7 @@ class DeepIVModel:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: unsupported format {meta.get('format')!r} (expected {FORMAT})")
         config = DeepIVConfig.from_json(meta["config"])
-        scalers = {k: _Scaler.from_json(v) for k, v in meta["scalers"].items()}
+        scalers = {k: Scaler.from_json(v) for k, v in meta["scalers"].items()}
         dev = resolve_device(device)
         first, response = _build_networks(config, scalers["x"].mean.size, scalers["z"].mean.size)
         tensors = load_file(str(path))
@@ -453,25 +268,9 @@ class DeepIVModel:
         return cls(config, first, response, scalers, history, meta.get("info", {}), dev)
 
 
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
-
-
 def _build_response(config: DeepIVConfig, n_x: int, t_standardised: np.ndarray | None
                     ) -> ResponseNet | SplineResponseNet:
-    """The response network of config.response. A spline response takes its knots from the standardised training t;
-    without it (load) it gets placeholders, which the saved state dict overwrites with the fitted knots."""
-    if config.response == "dense":
-        return ResponseNet(n_x, config.hidden, config.dropout)
-    knots = (np.linspace(-1.0, 1.0, config.response_knots) if t_standardised is None
-             else spline_knots(t_standardised, config.response_knots))
-    return SplineResponseNet(n_x, config.hidden, config.dropout, knots)
+    return build_response(config.response, n_x, config.hidden, config.dropout, config.response_knots, t_standardised)
 
 
 def _build_networks(config: DeepIVConfig, n_x: int, n_z: int, t_standardised: np.ndarray | None = None
@@ -491,45 +290,9 @@ def _mixture_diagnostics(log_w: torch.Tensor, log_sigma: torch.Tensor) -> dict[s
             "effective_components": float(torch.exp(entropy).mean())}
 
 
-class _EarlyStopping:
-    """Keeps the best weights by held-out loss, halves the learning rate (factor lr_decay) after lr_patience epochs
-    without improvement, and stops after `patience` epochs without improvement."""
-
-    def __init__(self, module: nn.Module, opt: torch.optim.Optimizer, config: "DeepIVConfig", min_epochs: int = 0):
-        self.module, self.opt, self.config, self.min_epochs = module, opt, config, int(min_epochs)
-        self.best, self.best_state, self.best_epoch, self.waited, self.since_decay = math.inf, None, 0, 0, 0
-
-    @property
-    def lr(self) -> float:
-        return float(self.opt.param_groups[0]["lr"])
-
-    def step(self, val_loss: float, epoch: int) -> tuple[bool, bool]:
-        """(improved, stop)."""
-        improved = val_loss < self.best - 1e-6
-        if improved:
-            self.best, self.best_epoch, self.waited, self.since_decay = val_loss, epoch, 0, 0
-            self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-            return True, False
-        if epoch < self.min_epochs:        # neither decay nor stop before min_epochs (plateaus early in stage 2)
-            return False, False
-        self.waited += 1
-        self.since_decay += 1
-        c = self.config
-        if c.lr_decay < 1.0 and self.since_decay >= c.lr_patience and self.lr * c.lr_decay >= c.lr * 1e-3:
-            for group in self.opt.param_groups:
-                group["lr"] *= c.lr_decay
-            self.since_decay = 0
-        return False, self.waited >= c.patience
-
-    def restore(self) -> None:
-        self.module.load_state_dict(self.best_state)
-        self.module.eval()
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator):
-    order = torch.randperm(n, generator=generator)
-    for s in range(0, n, batch_size):
-        yield order[s:s + batch_size]
+def _stopper(module: nn.Module, opt: torch.optim.Optimizer, config: DeepIVConfig, min_epochs: int = 0) -> EarlyStopping:
+    return EarlyStopping(module, opt, lr=config.lr, patience=config.patience, lr_decay=config.lr_decay,
+                         lr_patience=config.lr_patience, min_epochs=min_epochs)
 
 
 def fit_deepiv(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig | None = None,
@@ -542,34 +305,22 @@ def fit_deepiv(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray, confi
     given, is called after every second-stage epoch with the current model (in eval mode) and may return a dict of
     extra history columns (e.g. the error against a simulator's truth in benchmarks)."""
     config = config or DeepIVConfig()
-    t, z, x, y = _check_inputs(t, z, x, y)
+    t, z, x, y = check_inputs(t, z, x, y)
     if validation is None:
-        rng = np.random.default_rng([config.seed, 1])
-        perm = rng.permutation(t.size)
-        n_val = max(1, int(round(config.val_share * t.size)))
-        if t.size - n_val < 2:
-            raise ValueError(f"too few rows ({t.size}) to hold out {n_val} for early stopping")
-        va, tr = perm[:n_val], perm[n_val:]
+        tr, va = holdout_split(t.size, config.val_share, config.seed)
         train, val = (t[tr], z[tr], x[tr], y[tr]), (t[va], z[va], x[va], y[va])
     else:
-        train, val = (t, z, x, y), _check_inputs(*validation)
+        train, val = (t, z, x, y), check_inputs(*validation)
         if val[2].shape[1] != x.shape[1] or val[1].shape[1] != z.shape[1]:
             raise ValueError("validation arrays have other x or z widths than the training arrays")
     device = resolve_device(config.device)
-    old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(config.seed)
-            return _fit(train, val, config, device, callback)
-    finally:
-        torch.set_num_threads(old_threads)
+    with seeded_run(config.seed, device, config.threads):
+        return _fit(train, val, config, device, callback)
 
 
 def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) -> DeepIVModel:
     t, z, x, y = train
-    scalers = {"t": _Scaler.fit(t), "y": _Scaler.fit(y), "x": _Scaler.fit(x), "z": _Scaler.fit(z)}
+    scalers = {"t": Scaler.fit(t), "y": Scaler.fit(y), "x": Scaler.fit(x), "z": Scaler.fit(z)}
 
     def tensors(arrs):
         tt, zz, xx, yy = arrs
@@ -590,12 +341,12 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
 
     # ---- stage 1: mixture density network, maximum likelihood (Eq. 5's F_eta)
     opt = torch.optim.Adam(first.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    stopper, ema = _EarlyStopping(first, opt, config), ParameterEMA(first, config.ema)
+    stopper, ema = _stopper(first, opt, config), ParameterEMA(first, config.ema)
     for epoch in range(1, (config.first_stage_max_epochs or config.max_epochs) + 1):
         tic = time.perf_counter()
         first.train()
         total, count = 0.0, 0
-        for idx in _batches(t_tr.shape[0], config.batch_size, gen):
+        for idx in batches(t_tr.shape[0], config.batch_size, gen):
             idx = idx.to(device)
             loss = mixture_nll(*first(xz_tr[idx]), t_tr[idx]).mean()
             if not torch.isfinite(loss):
@@ -635,13 +386,13 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
     opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
     s = config.n_samples
-    stopper, ema = _EarlyStopping(response, opt, config, config.min_epochs), ParameterEMA(response, config.ema)
+    stopper, ema = _stopper(response, opt, config, config.min_epochs), ParameterEMA(response, config.ema)
     first_rows = len(rows)
     for epoch in range(1, config.max_epochs + 1):
         tic = time.perf_counter()
         response.train()
         total, count = 0.0, 0
-        for idx in _batches(t_tr.shape[0], config.batch_size, gen):
+        for idx in batches(t_tr.shape[0], config.batch_size, gen):
             mix = tuple(m[idx.to(device)] for m in mix_tr)
             xb, yb = x_tr[idx.to(device)], y_tr[idx.to(device)]
             if config.loss == "unbiased":
@@ -685,22 +436,12 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
     return DeepIVModel(config, first, response, scalers, history, info, device)
 
 
-def bootstrap_split(n: int, val_share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, validation rows) for one bootstrap member: a random val_share of the n rows is held out and the
-    training rows are a bootstrap resample (with replacement, same size) of the others — so no held-out row is also
-    a training row (duplicates of training rows in the validation set would make early stopping optimistic)."""
-    perm = rng.permutation(n)
-    n_val = max(1, int(round(val_share * n)))
-    val, pool = perm[:n_val], perm[n_val:]
-    return pool[rng.integers(0, pool.size, pool.size)], np.sort(val)
-
-
 def fit_ensemble(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig | None = None,
                  n_members: int = 5, bootstrap: bool = True) -> list[DeepIVModel]:
     """n_members Deep IV fits; member k uses seed config.seed + k and, when bootstrap, a bootstrap resample of the
     non-held-out rows (see `bootstrap_split`); without bootstrap members differ by seed only."""
     config = config or DeepIVConfig()
-    t, z, x, y = _check_inputs(t, z, x, y)
+    t, z, x, y = check_inputs(t, z, x, y)
     members = []
     for k in range(int(n_members)):
         cfg = DeepIVConfig.from_json({**config.to_json(), "seed": int(config.seed) + k})
@@ -721,55 +462,45 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
     same scaling, optimiser, dropout and early stopping as Deep IV's second stage. It estimates E[y | t, x], which is
     biased for h(t, x) under confounding — the yardstick Deep IV must beat. The returned model has no first stage."""
     config = config or DeepIVConfig()
-    t, _, x, y = _check_inputs(t, np.zeros(np.asarray(t).size), x, y)
-    rng = np.random.default_rng([config.seed, 1])
-    perm = rng.permutation(t.size)
-    n_val = max(1, int(round(config.val_share * t.size)))
-    va, tr = perm[:n_val], perm[n_val:]
+    t, _, x, y = check_inputs(t, np.zeros(np.asarray(t).size), x, y)
+    tr, va = holdout_split(t.size, config.val_share, config.seed)
     device = resolve_device(config.device)
-    old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(config.seed)
-            scalers = {"t": _Scaler.fit(t[tr]), "y": _Scaler.fit(y[tr]), "x": _Scaler.fit(x[tr]),
-                       "z": _Scaler(np.zeros(1), np.ones(1))}
-            as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)  # noqa: E731
-            tt, xx, yy = as_t(scalers["t"](t)), as_t(scalers["x"](x)), as_t(scalers["y"](y))
-            tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
-            response = _build_response(config, x.shape[1], scalers["t"](t[tr])).to(device)
-            rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
-            opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
-            gen = torch.Generator().manual_seed(int(config.seed) + 17)
-            rows, ema = [], ParameterEMA(response, config.ema)
-            stopper = _EarlyStopping(response, opt, config, config.min_epochs)
-            start = time.perf_counter()
-            for epoch in range(1, config.max_epochs + 1):
-                response.train()
-                total = 0.0
-                for b in _batches(tr.size, config.batch_size, gen):
-                    idx = tr_t[b.to(device)]
-                    loss = ((yy[idx] - response(tt[idx], xx[idx])) ** 2).mean()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(response.parameters(), config.grad_clip)
-                    opt.step()
-                    ema.update()
-                    total += float(loss.detach()) * idx.numel()
-                response.eval()
-                with ema.applied(), torch.no_grad():
-                    val_loss = float(((yy[va_t] - response(tt[va_t], xx[va_t])) ** 2).mean())
-                    lr = stopper.lr
-                    improved, stop = stopper.step(val_loss, epoch)
-                rows.append({"stage": "direct", "epoch": epoch, "train_loss": total / tr.size, "val_loss": val_loss,
-                             "improved": improved, "lr": lr})
-                if stop:
-                    break
-            stopper.restore()
-            best, best_epoch = stopper.best, stopper.best_epoch
-    finally:
-        torch.set_num_threads(old_threads)
+    with seeded_run(config.seed, device, config.threads):
+        scalers = {"t": Scaler.fit(t[tr]), "y": Scaler.fit(y[tr]), "x": Scaler.fit(x[tr]),
+                   "z": Scaler(np.zeros(1), np.ones(1))}
+        as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)  # noqa: E731
+        tt, xx, yy = as_t(scalers["t"](t)), as_t(scalers["x"](x)), as_t(scalers["y"](y))
+        tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
+        response = _build_response(config, x.shape[1], scalers["t"](t[tr])).to(device)
+        rw = config.weight_decay if config.response_weight_decay is None else config.response_weight_decay
+        opt = torch.optim.Adam(response.parameters(), lr=config.lr, weight_decay=rw)
+        gen = torch.Generator().manual_seed(int(config.seed) + 17)
+        rows, ema = [], ParameterEMA(response, config.ema)
+        stopper = _stopper(response, opt, config, config.min_epochs)
+        start = time.perf_counter()
+        for epoch in range(1, config.max_epochs + 1):
+            response.train()
+            total = 0.0
+            for b in batches(tr.size, config.batch_size, gen):
+                idx = tr_t[b.to(device)]
+                loss = ((yy[idx] - response(tt[idx], xx[idx])) ** 2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(response.parameters(), config.grad_clip)
+                opt.step()
+                ema.update()
+                total += float(loss.detach()) * idx.numel()
+            response.eval()
+            with ema.applied(), torch.no_grad():
+                val_loss = float(((yy[va_t] - response(tt[va_t], xx[va_t])) ** 2).mean())
+                lr = stopper.lr
+                improved, stop = stopper.step(val_loss, epoch)
+            rows.append({"stage": "direct", "epoch": epoch, "train_loss": total / tr.size, "val_loss": val_loss,
+                         "improved": improved, "lr": lr})
+            if stop:
+                break
+        stopper.restore()
+        best, best_epoch = stopper.best, stopper.best_epoch
     info = {"kind": "direct", "device": str(device), "best_epoch": best_epoch, "val_loss": best,
             "seconds": time.perf_counter() - start}
     return DeepIVModel(config, None, response, scalers, pd.DataFrame(rows), info, device)

@@ -1,0 +1,343 @@
+"""Control-function IV (CF-IV), series (sieve) estimator: the second causal estimator beside Deep IV.
+
+Model (the triangular IV model with an additive first-stage error; Newey, Powell & Vella 1999, "Nonparametric
+estimation of triangular simultaneous equations models", Econometrica 67(3), estimated by series as there):
+
+    t = m(z, x) + v,        v independent of (z, x)
+    y = h(t, x) + e,        E[e | v, z, x] = rho(v)
+so  E[y | t, x, z] = h(t, x) + rho(t - m(z, x)).
+
+Bases (t, z, x standardised with the training rows): B(a) = [a, B_1(a), .., B_{K-2}(a)], the restricted cubic
+spline of reach.causal.response with K knots at Harrell's quantiles; w(x) the first `components` principal
+components of x (standardised), the directions along which the t-shape of h may vary.
+
+Stage 1: m(z, x) = ridge regression on [1, B(z_j) for each instrument, x, B(z) (x) w(x)], cross-fitted over
+`cross_fit_folds` folds so that every row's control v^ = t - m^(z, x) comes from a fit that did not see it.
+Stage 2: y on [1, B(t), B(t) (x) w(x), x, B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
+part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x))), rho(v) = B(v) . beta, and
+h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty and the number of components
+(from `component_grid`, capped by the columns of x) are chosen per data set by the held-out squared error of stage 2
+(the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
+candidate's held-out loss is kept in `history` (the selection table of the workflow).
+
+Why beside Deep IV: Deep IV's second stage sees y only through E_F[h(t, x) | x, z], an ill-posed integral equation
+fitted by early-stopped networks, and on the designs of benchmarks/iv_suite.py its h stays flatter in t than the
+truth — also when the same network is handed the confounder, so the flattening is the network fit's, not the IV
+step's. The control function turns the same identifying variation into a regression with an additive nuisance
+rho(v), which is not ill-posed (Newey et al. 1999: regression rates), and the series form is solved in closed form.
+Its price is the triangular assumption: when the first-stage error is not independent of (z, x) (e.g. its scale moves
+with z), h is biased; benchmarks/iv_suite.py has such a design ("heteroskedastic").
+
+Saved as one safetensors file (numpy arrays) with the config, scalers, selection history and info as JSON metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reach.causal.response import RCS_KNOT_QUANTILES
+from reach.causal.training import Scaler, check_inputs, json_default
+
+log = logging.getLogger(__name__)
+
+FORMAT = "reach.cfiv/1"
+METADATA_KEY = "reach_cfiv"
+
+
+@dataclass
+class ControlFunctionConfig:
+    """CF-IV hyper-parameters; the penalty and the number of components are chosen per data set (module doc)."""
+
+    response_knots: int = 5                   # knots of B(t) in h (3-7)
+    control_knots: int = 5                    # knots of rho(v) (3-7)
+    instrument_knots: int = 5                 # knots of B(z) in the first stage (3-7)
+    component_grid: tuple[int, ...] = (0, 5, 10, 20)   # candidate numbers of principal components w(x)
+    penalty_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge penalties (sum of squares)
+    first_stage_components: int = 10          # w(x) columns in the first stage's B(z) (x) w(x)
+    cross_fit_folds: int = 5                  # >= 2
+    cv_folds: int = 5                         # >= 2; used when no validation rows are given
+    seed: int = 0
+
+    def __post_init__(self):
+        self.component_grid = tuple(int(c) for c in self.component_grid)
+        self.penalty_grid = tuple(float(p) for p in self.penalty_grid)
+        for name in ("response_knots", "control_knots", "instrument_knots"):
+            if getattr(self, name) not in RCS_KNOT_QUANTILES:
+                raise ValueError(f"ControlFunctionConfig.{name} must be one of {sorted(RCS_KNOT_QUANTILES)}, "
+                                 f"not {getattr(self, name)}")
+        if not self.component_grid or min(self.component_grid) < 0:
+            raise ValueError(f"ControlFunctionConfig.component_grid must be non-negative integers: {self.component_grid}")
+        if not self.penalty_grid or min(self.penalty_grid) <= 0:
+            raise ValueError(f"ControlFunctionConfig.penalty_grid must be positive: {self.penalty_grid}")
+        if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0:
+            raise ValueError(f"invalid ControlFunctionConfig: {self}")
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ControlFunctionConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown ControlFunctionConfig keys {sorted(unknown)}")
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------------------------- bases
+def rcs_basis(a: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """[a, B_1(a), .., B_{K-2}(a)] (n, K-1): the restricted cubic spline basis of reach.causal.response in numpy."""
+    a = np.asarray(a, float)
+    k = np.asarray(knots, float)
+    n_knots = k.size
+    lo, hi = k[n_knots - 2], k[n_knots - 1]
+
+    def cube(u):
+        return np.clip(u, 0.0, None) ** 3
+
+    cols = [a]
+    for j in range(n_knots - 2):
+        cols.append((cube(a - k[j]) - cube(a - lo) * (hi - k[j]) / (hi - lo) + cube(a - hi) * (lo - k[j]) / (hi - lo))
+                    / (hi - k[0]) ** 2)
+    return np.stack(cols, axis=-1)
+
+
+def quantile_knots(a: np.ndarray, n_knots: int) -> np.ndarray:
+    knots = np.quantile(np.asarray(a, float), RCS_KNOT_QUANTILES[int(n_knots)])
+    if not np.all(np.diff(knots) > 0):
+        raise ValueError(f"too few distinct values for {n_knots} spline knots (quantiles {knots})")
+    return knots
+
+
+def _interact(b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Row-wise tensor product of the columns of b (n, p) and w (n, q) -> (n, p q)."""
+    return (b[:, :, None] * w[:, None, :]).reshape(b.shape[0], -1)
+
+
+def _ridge(design: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+    """argmin |y - D b|^2 + penalty |b_{1:}|^2 (column 0, the constant, unpenalised)."""
+    gram = design.T @ design
+    gram[np.diag_indices_from(gram)] += penalty
+    gram[0, 0] -= penalty
+    return np.linalg.solve(gram, design.T @ y)
+
+
+@dataclass
+class _Components:
+    """Principal directions of the standardised x (from the training rows), scaled to unit variance."""
+
+    directions: np.ndarray     # (d, q)
+    scale: np.ndarray          # (q,)
+
+    @classmethod
+    def fit(cls, xs: np.ndarray, q: int) -> "_Components":
+        q = int(min(q, xs.shape[1], max(xs.shape[0] - 1, 0)))
+        if q == 0:
+            return cls(np.zeros((xs.shape[1], 0)), np.ones(0))
+        _, _, vt = np.linalg.svd(xs - xs.mean(axis=0), full_matrices=False)
+        directions = vt[:q].T
+        scale = (xs @ directions).std(axis=0)
+        return cls(directions, np.where(scale > 1e-12, scale, 1.0))
+
+    def __call__(self, xs: np.ndarray) -> np.ndarray:
+        return (xs @ self.directions) / self.scale
+
+
+# ----------------------------------------------------------------------------------------------- model
+@dataclass
+class ControlFunctionModel:
+    """A fitted CF-IV model: h(t, x) (predict / predict_grid, y's scale) and the control term rho(v)."""
+
+    config: ControlFunctionConfig
+    scalers: dict[str, Scaler]                # t, x, y (y is identity-scaled: the ridge works on raw y)
+    response_knots: np.ndarray                # on the standardised t scale
+    control_knots: np.ndarray                 # on the standardised t scale (v = t - m)
+    components: _Components
+    h_coef: np.ndarray                        # [1, B(t), B(t) (x) w(x), x] coefficients
+    control_coef: np.ndarray                  # B(v) coefficients
+    h_offset: float                           # training mean of rho(v^)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict = field(default_factory=dict)
+
+    def _xs(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, float)
+        if x.ndim != 2 or x.shape[1] != self.scalers["x"].mean.size:
+            raise ValueError(f"x must have shape (rows, {self.scalers['x'].mean.size}); got {x.shape}")
+        return self.scalers["x"](x)
+
+    def _h(self, ts: np.ndarray, xs: np.ndarray, w: np.ndarray) -> np.ndarray:
+        b = rcs_basis(ts, self.response_knots)
+        return _h_design(b, w, xs) @ self.h_coef + self.h_offset
+
+    def predict(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """h(t, x) per row."""
+        t = np.asarray(t, float).reshape(-1)
+        xs = self._xs(x)
+        if t.size != xs.shape[0]:
+            raise ValueError(f"t has {t.size} rows but x has {xs.shape[0]}")
+        return self._h(self.scalers["t"](t), xs, self.components(xs))
+
+    def predict_grid(self, t_grid: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """h(t_g, x_i) for every row i and grid value t_g -> (n_rows, n_grid). h is linear in the basis, so the grid
+        costs one x-part per row plus the basis at the grid."""
+        grid = self.scalers["t"](np.asarray(t_grid, float).reshape(-1))
+        xs = self._xs(x)
+        w = self.components(xs)
+        n_b = self.response_knots.size - 1
+        c = self.h_coef
+        const, c_main, c_inter, c_x = c[0], c[1:1 + n_b], c[1 + n_b:1 + n_b + n_b * w.shape[1]], c[1 + n_b + n_b * w.shape[1]:]
+        coef_t = c_main[None, :] + (w @ c_inter.reshape(n_b, w.shape[1]).T if w.shape[1] else 0.0)   # (rows, n_b)
+        base = const + xs @ c_x + self.h_offset                                                      # (rows,)
+        return base[:, None] + coef_t @ rcs_basis(grid, self.response_knots).T
+
+    def control_curve(self, v: np.ndarray) -> np.ndarray:
+        """rho(v) - mean rho^ at first-stage errors v (t's original scale)."""
+        vs = np.asarray(v, float).reshape(-1) / self.scalers["t"].sd[0]
+        return rcs_basis(vs, self.control_knots) @ self.control_coef - self.h_offset
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        arrays = {"response_knots": self.response_knots, "control_knots": self.control_knots,
+                  "directions": self.components.directions, "components_scale": self.components.scale,
+                  "h_coef": self.h_coef, "control_coef": self.control_coef}
+        meta = {"format": FORMAT, "config": self.config.to_json(), "h_offset": self.h_offset,
+                "scalers": {k: s.to_json() for k, s in self.scalers.items()},
+                "history": json.loads(self.history.to_json(orient="split", index=False)) if len(self.history) else None,
+                "info": self.info}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}, str(path),
+                  metadata={METADATA_KEY: json.dumps(meta, default=json_default)})
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "ControlFunctionModel":
+        """`device` is accepted for the estimator protocol; the series model runs in numpy."""
+        from safetensors import safe_open
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"CF-IV model {path} does not exist")
+        with safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+        if raw is None:
+            raise ValueError(f"{path} is not a reach CF-IV model (no {METADATA_KEY!r} metadata)")
+        meta = json.loads(raw)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: unsupported format {meta.get('format')!r} (expected {FORMAT})")
+        a = load_file(str(path))
+        h = meta.get("history")
+        return cls(ControlFunctionConfig.from_json(meta["config"]),
+                   {k: Scaler.from_json(v) for k, v in meta["scalers"].items()}, a["response_knots"],
+                   a["control_knots"], _Components(a["directions"], a["components_scale"]), a["h_coef"],
+                   a["control_coef"], float(meta["h_offset"]),
+                   pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}))
+
+
+def _h_design(b: np.ndarray, w: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones(b.shape[0]), b, _interact(b, w), xs])
+
+
+def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarray, w: np.ndarray) -> np.ndarray:
+    bz = np.column_stack([rcs_basis(zs[:, j], z_knots[j]) for j in range(zs.shape[1])])
+    return np.column_stack([np.ones(xs.shape[0]), bz, xs, _interact(bz, w)])
+
+
+def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray) -> tuple[float, list[float]]:
+    losses = []
+    for penalty in penalties:
+        sse = 0.0
+        for k in np.unique(folds):
+            own = folds == k
+            coef = _ridge(design[~own], y[~own], penalty)
+            sse += float(np.sum((y[own] - design[own] @ coef) ** 2))
+        losses.append(sse / y.size)
+    return float(penalties[int(np.argmin(losses))]), losses
+
+
+def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray,
+                         config: ControlFunctionConfig | None = None,
+                         validation: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+                         ) -> ControlFunctionModel:
+    """Fit CF-IV (module doc) on t (n,), z (n,) or (n, k), x (n, d), y (n,). The penalty and the number of
+    components are chosen on the rows of `validation` = (t, z, x, y) when given, else by cross-validation."""
+    config = config or ControlFunctionConfig()
+    start = time.perf_counter()
+    t, z, x, y = check_inputs(t, z, x, y)
+    if validation is not None:
+        validation = check_inputs(*validation)
+        if validation[2].shape[1] != x.shape[1] or validation[1].shape[1] != z.shape[1]:
+            raise ValueError("validation arrays have other x or z widths than the training arrays")
+    n = t.size
+    if n < 20:
+        raise ValueError(f"too few rows ({n}) for the control-function fit")
+    scalers = {"t": Scaler.fit(t), "x": Scaler.fit(x), "z": Scaler.fit(z), "y": Scaler(np.zeros(1), np.ones(1))}
+    ts, xs, zs = scalers["t"](t), scalers["x"](x), scalers["z"](z)
+    rng = np.random.default_rng([int(config.seed), 5])
+    z_knots = [quantile_knots(zs[:, j], config.instrument_knots) for j in range(zs.shape[1])]
+    w_first = _Components.fit(xs, config.first_stage_components)
+
+    # ---- stage 1: cross-fitted m(z, x), controls v^ = t - m^(z, x) (standardised t scale)
+    first = _first_stage_design(zs, z_knots, xs, w_first(xs))
+    folds = rng.permutation(n) % int(config.cross_fit_folds)
+    m_hat = np.empty(n)
+    first_penalties = []
+    for k in range(int(config.cross_fit_folds)):
+        own = folds == k
+        inner = np.arange(int((~own).sum())) % int(config.cv_folds)
+        penalty, _ = _cv_penalty(first[~own], ts[~own], config.penalty_grid, inner)
+        m_hat[own] = first[own] @ _ridge(first[~own], ts[~own], penalty)
+        first_penalties.append(penalty)
+    v = ts - m_hat
+    first_r2 = float(1.0 - np.mean(v ** 2) / max(float(np.var(ts)), 1e-12))
+    if validation is not None:   # held-out rows: the first stage on all training rows
+        t_va, z_va, x_va, y_va = validation
+        ts_va, xs_va, zs_va = scalers["t"](t_va), scalers["x"](x_va), scalers["z"](z_va)
+        penalty = float(np.median(first_penalties))
+        coef = _ridge(first, ts, penalty)
+        v_va = ts_va - _first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) @ coef
+
+    # ---- stage 2: y on [h basis, B(v^)], penalty and components chosen on held-out loss
+    t_knots = quantile_knots(ts, config.response_knots)
+    v_knots = quantile_knots(v, config.control_knots)
+    b_t, b_v = rcs_basis(ts, t_knots), rcs_basis(v, v_knots)
+    cv = rng.permutation(n) % int(config.cv_folds)
+    rows, best = [], None
+    for q in sorted({min(int(c), x.shape[1]) for c in config.component_grid}):
+        comps = _Components.fit(xs, q)
+        design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
+        if validation is not None:
+            design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
+                                         rcs_basis(v_va, v_knots)])
+            losses = [float(np.mean((y_va - design_va @ _ridge(design, y, p)) ** 2)) for p in config.penalty_grid]
+        else:
+            losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
+        for p, loss in zip(config.penalty_grid, losses):
+            rows.append({"stage": "second", "components": int(comps.directions.shape[1]), "penalty": p,
+                         "val_loss": loss, "validation": "held-out rows" if validation is not None
+                         else f"{config.cv_folds}-fold cross-validation"})
+            if best is None or loss < best[0] - 1e-12:
+                best = (loss, comps, p, design)
+    loss, comps, penalty, design = best
+    coef = _ridge(design, y, penalty)
+    n_h = design.shape[1] - b_v.shape[1]
+    h_coef, control_coef = coef[:n_h], coef[n_h:]
+    h_offset = float(np.mean(b_v @ control_coef))
+    history = pd.DataFrame(rows)
+    history["chosen"] = (history["components"] == comps.directions.shape[1]) & (history["penalty"] == penalty)
+    info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
+            "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
+            "components": int(comps.directions.shape[1]), "penalty": penalty, "second_stage_val_loss": loss,
+            "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
+    log.info("CF-IV: first stage cross-fitted R^2 %.3f; chose %d components and penalty %g (held-out loss %.4f); "
+             "%d coefficients, %.2f s", first_r2, info["components"], penalty, loss, coef.size, info["seconds"])
+    return ControlFunctionModel(config, scalers, t_knots, v_knots, comps, h_coef, control_coef, h_offset, history,
+                                info)
