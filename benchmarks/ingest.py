@@ -1,95 +1,221 @@
-"""Ingestion throughput (records/s) at the default scale and at 10x without media; world simulation and media
-rendering rates alongside. Prints figures and ratios; asserts nothing.
+"""Ingestion throughput and memory against the world's size (no media), old code beside new, and the fitted
+growth of peak memory with the number of records. Prints figures and ratios; asserts nothing.
 
-    .venv/bin/python benchmarks/ingest.py [--scale 10] [--seed 20201001] [--render 40]
+    .venv/bin/python benchmarks/ingest.py [--scales 1,10,30] [--compare HEAD~2] [--work DIR] [--seed S]
 
-The default-scale figure uses the workflow's own scrapes (results/synthetic/scrapes, with media checks) when
-`make` has produced them, else a freshly simulated world without media.
+For each scale (multiple of the default world's videos per hashtag) the scrapes are written once without media
+(the 30x point is the 10x world written three times with disjoint video, creator and post ids, which keeps
+the world generator's own memory out of reach), then each code version ingests them in a fresh process: its
+peak RSS is that process's, its baseline the RSS after imports. ``--compare REF`` runs ``src/reach/scrape`` as
+it was at REF beside the working tree's and checks that the four outputs are byte-identical (sha256). The
+paper's scale (518,303 videos x 14 days, about 7.6M records) is extrapolated from the measured points with
+the fitted exponent -- labelled as extrapolated, never measured here.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import resource
+import shutil
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
-import yaml
-
-from reach.scrape.ingest import ingest
-from reach.synthetic.media import media_plan, render_audio, render_frames, write_mp4
-from reach.synthetic.scrapes import write_scrapes
-from reach.synthetic.world import WorldSpec, simulate
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+PAPER_VIDEOS = 518_303  # the paper's videos; records = this x the measured records per accepted video
+OUTPUTS = ("videos.parquet", "daily_plays.parquet", "rejected.jsonl", "summary.json")
 
 
-def timed(fn, *args, **kwargs):
+def make_world(out: Path, scale: int, seed: int | None) -> None:
+    """Write the default world's scrapes (no media) at ``scale`` x videos per hashtag."""
+    import yaml
+
+    from reach.synthetic.scrapes import write_scrapes
+    from reach.synthetic.world import WorldSpec, simulate
+    config = yaml.safe_load((REPO / "workflow_config.yaml").read_text())
+    fields = {f.name for f in dataclasses.fields(WorldSpec)}
+    spec = WorldSpec(seed=config["seed"] if seed is None else seed,
+                     **{k: v for k, v in config["world"].items() if k in fields})
+    spec = dataclasses.replace(spec, videos_per_hashtag=spec.videos_per_hashtag * scale)
+    write_scrapes(simulate(spec), spec, out)
+
+
+def _shift(text: str, copy: int) -> str:
+    return str(int(text) + copy * 10**17)
+
+
+def replicate(src: Path, out: Path, copies: int) -> None:
+    """``copies`` x the world in ``src``: copy k > 0 gets ids shifted by k x 10^17 and uniqueIds suffixed _rk.
+    Lines that are not JSON objects (scraper junk) are copied unchanged."""
+    for sub in ("items", "creators", "labels", "media"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "labels" / "engagement.csv", out / "labels" / "engagement.csv")
+    for path in sorted((src / "items").iterdir()):
+        with open(path, "rb") as fh, open(out / "items" / path.name, "wb") as dst:
+            lines = fh.read().split(b"\n")
+            for k in range(copies):
+                for raw in lines:
+                    if not raw.strip():
+                        continue
+                    if k == 0:
+                        dst.write(raw + b"\n")
+                        continue
+                    try:
+                        rec = json.loads(raw)
+                    except ValueError:
+                        dst.write(raw + b"\n")
+                        continue
+                    if isinstance(rec, dict) and isinstance(rec.get("author"), dict):
+                        rec["id"] = _shift(str(rec.get("id", "0")), k)
+                        rec["author"] = {**rec["author"], "id": _shift(str(rec["author"].get("id", "0")), k),
+                                         "uniqueId": f"{rec['author'].get('uniqueId', 'x')}_r{k}"}
+                    dst.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
+    for path in sorted((src / "creators").iterdir()):
+        shutil.copy(path, out / "creators" / path.name)
+        for k in range(1, copies):
+            with open(path, encoding="utf-8") as fh, \
+                    open(out / "creators" / f"{path.stem}_r{k}.jsonl", "w", encoding="utf-8") as dst:
+                for line in fh:
+                    post = json.loads(line)
+                    post["id"] = _shift(str(post["id"]), k)
+                    dst.write(json.dumps(post) + "\n")
+
+
+def ingest_child(scrapes: Path, out: Path, workers: int) -> None:
+    """Run in a fresh process: ingest, write the outputs, print one JSON line of figures."""
+    import inspect
+
+    from reach.scrape.ingest import ingest, write_outputs
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
+    if "workers" in inspect.signature(ingest).parameters:
+        result = ingest(scrapes, require_media=False, workers=workers)
+    else:
+        workers = 1
+        result = ingest(scrapes, require_media=False)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else 0.0
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(result, *(out / name for name in OUTPUTS))
+    digests = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in OUTPUTS}
+    print(json.dumps({"records": result.summary["records"]["read"], "videos": len(result.videos),
+                      "seconds": seconds, "baseline_mb": baseline, "peak_mb": peak, "worker_peak_mb": worker_peak,
+                      "workers": workers, "sha256": digests}))
 
 
-def bench_ingest(root: Path, require_media: bool, label: str) -> float:
-    result, seconds = timed(ingest, root, require_media=require_media)
-    n = result.summary["records"]["read"]
-    rate = n / seconds
-    print(f"{label:<34} {n:>10,d} records {result.summary['videos']['accepted']:>8,d} videos "
-          f"{seconds:8.1f} s {rate:10,.0f} records/s")
-    return rate
+def code_at(ref: str, into: Path) -> Path:
+    """``src/reach/__init__.py`` and ``src/reach/scrape`` as they were at ``ref`` (git archive)."""
+    tar = subprocess.run(["git", "-C", str(REPO), "archive", ref, "src/reach/__init__.py", "src/reach/scrape"],
+                         check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into / "src"
+
+
+def run_ingest(src: Path, scrapes: Path, out: Path, workers: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    proc = subprocess.run([sys.executable, __file__, "--child", str(scrapes), str(out), str(workers)], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ingest of {scrapes} with {src} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fit_power(records: list[float], values: list[float]) -> tuple[float, float]:
+    """value = a * records^b by least squares on logs -> (a, b)."""
+    b, log_a = np.polyfit(np.log(records), np.log(values), 1)
+    return float(np.exp(log_a)), float(b)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    config = yaml.safe_load((REPO / "workflow_config.yaml").read_text())
-    parser.add_argument("--scale", type=int, default=10, help="multiple of the default videos per hashtag")
-    parser.add_argument("--seed", type=int, default=config["seed"])
-    parser.add_argument("--render", type=int, default=40, help="videos to render for the media rate")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,10,30", help="comma-separated multiples of the default world")
+    parser.add_argument("--compare", default=None, help="git ref whose src/reach/scrape runs beside the new code")
+    parser.add_argument("--compare-max-scale", type=int, default=10, help="largest scale the old code runs at")
+    parser.add_argument("--work", default=None, help="folder for the worlds (kept, reused); default: a temp dir")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=2, help="parsing processes for the new code (2 cores)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    fields = {f.name for f in dataclasses.fields(WorldSpec)}
-    base = WorldSpec(seed=args.seed, **{k: v for k, v in config["world"].items() if k in fields})
-    print(f"cores: {os.cpu_count()}  default world: {base.n_hashtags} hashtags x {base.videos_per_hashtag} videos")
+    if args.child:
+        return ingest_child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
+    if args.make:
+        return make_world(Path(args.make[0]), int(args.make[1]), args.seed)
 
-    rates = {}
-    own = REPO / "results" / "synthetic" / "scrapes"
-    with tempfile.TemporaryDirectory() as tmp:
-        if (own / "items").is_dir() and (own / "media").is_dir():
-            rates["default"] = bench_ingest(own, True, "ingest, default (workflow, media)")
-        else:
-            world, t_sim = timed(simulate, base)
-            _, t_write = timed(write_scrapes, world, base, Path(tmp) / "default")
-            print(f"simulate default: {t_sim:.1f} s, write scrapes: {t_write:.1f} s")
-            rates["default"] = bench_ingest(Path(tmp) / "default", False, "ingest, default (no media)")
-
-        big = dataclasses.replace(base, videos_per_hashtag=base.videos_per_hashtag * args.scale)
-        world, t_sim = timed(simulate, big)
-        _, t_write = timed(write_scrapes, world, big, Path(tmp) / "big")
-        print(f"simulate {args.scale}x: {t_sim:.1f} s ({len(world.videos):,d} videos), write scrapes: {t_write:.1f} s")
-        rates["big"] = bench_ingest(Path(tmp) / "big", False, f"ingest, {args.scale}x (no media)")
-        del world
-
-        small = dataclasses.replace(base, n_hashtags=10, videos_per_hashtag=max(4, args.render // 10))
-        plan = media_plan(simulate(small), 1).head(args.render)
-        start = time.perf_counter()
-        seconds_of_video = 0.0
-        for _, row in plan.iterrows():
-            frames = render_frames(row, config["world"]["media_fps"], config["world"]["media_width"],
-                                   config["world"]["media_height"], args.seed)
-            write_mp4(frames, render_audio(row, args.seed, None), config["world"]["media_fps"],
-                      Path(tmp) / f"{row['video_id']}.mp4")
-            seconds_of_video += row["duration"]
-        t_render = time.perf_counter() - start
-        print(f"render media: {len(plan) / t_render:.1f} videos/s on one core "
-              f"({seconds_of_video / t_render:.0f} s of video per s)")
-
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"ratio {args.scale}x / default throughput: {rates['big'] / rates['default']:.2f}")
-    print(f"peak RSS: {peak_mb:,.0f} MB")
-    print(json.dumps({"ingest_records_per_s": rates, "peak_rss_mb": round(peak_mb)}))
+    scales = [int(s) for s in args.scales.split(",")]
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="ingest_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    versions = {"new": REPO / "src"}
+    if args.compare:
+        versions["old"] = code_at(args.compare, work / "old_code")
+    print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}  worlds in {work}")
+    rows = []
+    for scale in scales:
+        world = work / f"world_{scale}x"
+        if not (world / "items").is_dir():
+            start = time.perf_counter()
+            if scale > 10 and scale % 10 == 0:
+                base = work / "world_10x"
+                if not (base / "items").is_dir():
+                    subprocess.run([sys.executable, __file__, "--make", str(base), "10"], check=True,
+                                   env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                replicate(base, world, scale // 10)
+            else:
+                subprocess.run([sys.executable, __file__, "--make", str(world), str(scale)], check=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+            print(f"world {scale}x written in {time.perf_counter() - start:.0f} s")
+        for name, src in versions.items():
+            if name == "old" and scale > args.compare_max_scale:
+                continue
+            figures = run_ingest(src, world, work / f"out_{name}_{scale}x", args.workers)
+            figures.update(version=name, scale=scale)
+            rows.append(figures)
+            print(f"{name:>3} {scale:>3}x {figures['records']:>10,d} records {figures['videos']:>8,d} videos "
+                  f"{figures['seconds']:8.1f} s {figures['records'] / figures['seconds']:9,.0f} records/s "
+                  f"peak RSS {figures['peak_mb']:8,.0f} MB (after imports {figures['baseline_mb']:,.0f} MB; "
+                  f"{figures['workers']} worker(s), each at most {figures['worker_peak_mb']:,.0f} MB)",
+                  flush=True)
+    by = {(r["version"], r["scale"]): r for r in rows}
+    for scale in scales:
+        if ("old", scale) in by:
+            old, new = by[("old", scale)], by[("new", scale)]
+            same = all(old["sha256"][k] == new["sha256"][k] for k in OUTPUTS)
+            print(f"{scale}x new/old: speed x{old['seconds'] / new['seconds']:.2f}, peak RSS x{new['peak_mb'] / old['peak_mb']:.2f}; "
+                  f"outputs byte-identical: {same}" + ("" if same else f" {new['sha256']} vs {old['sha256']}"))
+    summary = {}
+    for name in versions:
+        pts = [r for r in rows if r["version"] == name]
+        if len(pts) < 2:
+            continue
+        n = [r["records"] for r in pts]
+        grow = [max(r["peak_mb"] - r["baseline_mb"], 1.0) for r in pts]
+        _, b_total = fit_power(n, [r["peak_mb"] for r in pts])
+        a_inc, b_inc = fit_power(n, grow)
+        rate = pts[-1]["records"] / pts[-1]["seconds"]
+        cores = f"{pts[-1]['workers']} parsing process(es)"
+        paper_records = PAPER_VIDEOS * pts[-1]["records"] / pts[-1]["videos"]
+        rss_paper = pts[-1]["baseline_mb"] + a_inc * paper_records ** b_inc
+        minutes = paper_records / rate / 60
+        summary[name] = {"paper_records": paper_records, "exponent_peak": b_total, "exponent_above_baseline": b_inc,
+                         "extrapolated_paper_peak_gb": rss_paper / 1024, "extrapolated_paper_minutes": minutes}
+        print(f"{name}: peak RSS ~ records^{b_total:.2f} (above the import baseline: ^{b_inc:.2f}); "
+              f"EXTRAPOLATED to {paper_records / 1e6:.1f}M records: peak RSS {rss_paper / 1024:.1f} GB "
+              f"(target <= 8 GB; parsing workers add their own, each at most the largest worker peak above), "
+              f"{minutes:.0f} min with {cores} at {rate:,.0f} records/s (target <= 20 min on 2 cores)")
+    print(json.dumps({"points": [{k: r[k] for k in ("version", "scale", "records", "videos", "seconds", "peak_mb",
+                                                     "baseline_mb", "worker_peak_mb", "workers")} for r in rows], "fit": summary}))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from reach.scrape.ingest import ingest, write_outputs
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "ingest_scrapes")
 result = ingest(smk.params.scrapes_dir, impressions_day=int(smk.params.impressions_day),
-                require_media=bool(smk.params.require_media))
+                require_media=bool(smk.params.require_media), workers=smk.threads)
 write_outputs(result, smk.output.videos, smk.output.daily_plays, smk.output.rejected, smk.output.summary,
               smk.output.value_sources)
 rec = result.summary["records"]

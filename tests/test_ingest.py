@@ -558,3 +558,20 @@ def test_instrument_excludes_the_focal_post_even_when_listed_earlier(scrape):
     row = out.videos.iloc[0]
     assert row["instrument_source"] == "post_list" and row["n_past_posts"] == 2
     assert row["past_avg_hearts"] == pytest.approx(400.0)
+
+
+def test_parallel_parsing_gives_the_same_outputs(scrape):
+    for n in range(20, 26):
+        rec = video(n, _rank=n)
+        scrape.track(rec, start_plays=100 * n)
+        scrape.media(rec["id"])
+    cross = video(21, _hashtag="pasta", _rank=1)
+    for t in range(2, 5):
+        scrape.add(day_record(cross, t, 5000))
+    scrape.add(b"{broken", t=3)
+    root = scrape.write()
+    one, two = ingest(root), ingest(root, workers=2)
+    pd.testing.assert_frame_equal(one.videos, two.videos)
+    pd.testing.assert_frame_equal(one.daily_plays, two.daily_plays)
+    pd.testing.assert_frame_equal(one.value_sources, two.value_sources)
+    assert one.rejected == two.rejected and one.summary == two.summary

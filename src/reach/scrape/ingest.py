@@ -18,6 +18,7 @@ import logging
 import re
 from array import array
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,31 +238,80 @@ class RecordColumns:
         return out
 
 
-def _read_items(files: list[Path], rejected: list[dict]) -> tuple[RecordColumns, int]:
+    def merge(self, chunk: "RecordColumns") -> None:
+        """Append a later file's columns (read order kept; the earlier record wins ties of candidates)."""
+        map_v = np.array([self.vid_code.setdefault(k, len(self.vid_code)) for k in chunk.vid_code], dtype=np.int32)
+        map_t = np.array([self.tag_code.setdefault(k, len(self.tag_code)) for k in chunk.tag_code], dtype=np.int32)
+        map_s = []
+        for src in chunk.sources:
+            key = tuple(sorted(src.items()))
+            if key not in self.src_code:
+                self.src_code[key] = len(self.src_code)
+                self.sources.append(src)
+            map_s.append(self.src_code[key])
+        map_s = np.array(map_s, dtype=np.int32)
+        for name, col in chunk.cols.items():
+            if not len(col):
+                continue
+            if name in ("vid", "tag", "src"):
+                mapping = {"vid": map_v, "tag": map_t, "src": map_s}[name]
+                col = array("i", mapping[np.frombuffer(col, dtype=np.int32)].tobytes())
+            elif name == "file":
+                col = array("i", [len(self.files) - 1]) * len(col)
+            self.cols[name].extend(col)
+        for (lv, lt), cand in chunk.candidates.items():
+            key = (int(map_v[lv]), int(map_t[lt]))
+            held = self.candidates.get(key)
+            if held is None or cand[0] < held[0]:
+                self.candidates[key] = (cand[0], cand[1] + self.n, cand[2], len(self.files) - 1, cand[4], cand[5],
+                                        int(map_s[cand[6]]))
+        self.n += chunk.n
+
+
+def read_item_file(path: Path) -> tuple[RecordColumns, list[dict], int]:
+    """One items/<day>.jsonl -> its accepted records as columns, its refused records, the records read."""
+    rel = f"items/{path.name}"
+    columns = RecordColumns()
+    rejected: list[dict] = []
+    n_read = 0
+    for number, value, reason, raw in iter_jsonl(path, rel):
+        if reason is not None:
+            n_read += 1
+            rejected.append({"file": rel, "line": number, "reason": reason, "record": _preview(raw)})
+            continue
+        for index, item, preset, why in line_records(value):
+            n_read += 1
+            obs = None
+            if why is None:
+                users = preset.pop("_users", None)
+                user_stats = preset.pop("_user_stats", None)
+                obs, why = validate_item(item, users, user_stats, preset)
+            if why is not None:
+                row = {"file": rel, "line": number, "reason": why, "record": _preview(raw)}
+                if index is not None:
+                    row["item"] = index
+                rejected.append(row)
+                continue
+            columns.add(obs, 0, number, index)
+    return columns, rejected, n_read
+
+
+def _read_items(files: list[Path], rejected: list[dict], workers: int = 1) -> tuple[RecordColumns, int]:
+    """All item files, in name order; with ``workers`` > 1 files are parsed in parallel processes and merged
+    in the same order, so the result does not depend on the number of workers."""
     columns = RecordColumns()
     n_read = 0
-    for file_no, path in enumerate(files):
-        rel = f"items/{path.name}"
-        columns.files.append(rel)
-        for number, value, reason, raw in iter_jsonl(path, rel):
-            if reason is not None:
-                n_read += 1
-                rejected.append({"file": rel, "line": number, "reason": reason, "record": _preview(raw)})
-                continue
-            for index, item, preset, why in line_records(value):
-                n_read += 1
-                obs = None
-                if why is None:
-                    users = preset.pop("_users", None)
-                    user_stats = preset.pop("_user_stats", None)
-                    obs, why = validate_item(item, users, user_stats, preset)
-                if why is not None:
-                    row = {"file": rel, "line": number, "reason": why, "record": _preview(raw)}
-                    if index is not None:
-                        row["item"] = index
-                    rejected.append(row)
-                    continue
-                columns.add(obs, file_no, number, index)
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(files) > 1 else None
+    try:
+        chunks = pool.map(read_item_file, files) if pool else map(read_item_file, files)
+        for path, (chunk, refused, read) in zip(files, chunks):
+            columns.files.append(f"items/{path.name}")
+            columns.merge(chunk)
+            rejected.extend(refused)
+            n_read += read
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     return columns, n_read
 
 
@@ -273,8 +323,9 @@ def _group_min_max_count(codes: np.ndarray, values: np.ndarray, n: int) -> tuple
     return lo, hi, np.bincount(codes, minlength=n)
 
 
-def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = True) -> IngestResult:
-    """Ingest a scrape directory (items/, creators/, media/, labels/) -- see the module docstring."""
+def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = True, workers: int = 1) -> IngestResult:
+    """Ingest a scrape directory (items/, creators/, media/, labels/) -- see the module docstring. ``workers``:
+    processes parsing item files in parallel (the output is the same for any number)."""
     scrapes_dir = Path(scrapes_dir)
     labels_path = scrapes_dir / "labels" / "engagement.csv"
     labels = read_engagement_labels(labels_path) if labels_path.is_file() else {}
@@ -289,7 +340,7 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         raise IngestError(f"no items/*.jsonl files in {scrapes_dir}")
 
     rejected: list[dict] = []
-    columns, n_read = _read_items(files, rejected)
+    columns, n_read = _read_items(files, rejected, workers)
     log.info("read %d item records from %d files; %d refused at parse/validation", n_read, len(files), len(rejected))
     if columns.n == 0:
         raise IngestError(f"no valid item records in {items_dir} ({len(rejected)} refused; see rejected.jsonl)")
