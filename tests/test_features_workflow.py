@@ -4,6 +4,7 @@ order, a rerun shard gives identical arrays, every modality has its manifest, an
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,13 @@ TARGETS = ["results/features/text.json", "results/features/image.json", "results
 
 
 def snakemake(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    # CPU only: the rerun below must give identical arrays, which GPU kernels (torch or TensorFlow) do not promise;
+    # the image and audio extractors pick CUDA when they see it and the config has no device key for them
+    # (tests/test_cuda.py checks the CUDA image features against the CPU ones within a tolerance)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2",
                            "--configfile", str(REPO / "tests" / "tiny_config.yaml"), "-d", str(tmp_path), *args],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
