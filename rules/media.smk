@@ -14,8 +14,9 @@ rule sample_frames:
         height=MEDIA["frame_height"],
         width=MEDIA["frame_width"],
         hist_bins=MEDIA["hist_bins"],
+        series_short_side=MEDIA["series_short_side"],
         code=package_digest("media", "features/store.py", "shards.py"),
-    threads: 1
+    threads: 1  # also FFmpeg's decoder threads; two shards share a 2-core machine (raise with --set-threads)
     resources:
         mem_mb=4000,
     conda:
