@@ -97,6 +97,7 @@ def ingest_child(scrapes: Path, out: Path, workers: int) -> None:
 
     from reach.scrape.ingest import ingest, write_outputs
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu0 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     start = time.perf_counter()
     if "workers" in inspect.signature(ingest).parameters:
         result = ingest(scrapes, require_media=False, workers=workers)
@@ -104,13 +105,15 @@ def ingest_child(scrapes: Path, out: Path, workers: int) -> None:
         workers = 1
         result = ingest(scrapes, require_media=False)
     seconds = time.perf_counter() - start
+    cpu1 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(cpu0, cpu1))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else 0.0
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(result, *(out / name for name in OUTPUTS))
     digests = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in OUTPUTS}
     print(json.dumps({"records": result.summary["records"]["read"], "videos": len(result.videos),
-                      "seconds": seconds, "baseline_mb": baseline, "peak_mb": peak, "worker_peak_mb": worker_peak,
+                      "seconds": seconds, "cpu_seconds": cpu, "baseline_mb": baseline, "peak_mb": peak, "worker_peak_mb": worker_peak,
                       "workers": workers, "sha256": digests}))
 
 
@@ -184,6 +187,7 @@ def main() -> None:
             rows.append(figures)
             print(f"{name:>3} {scale:>3}x {figures['records']:>10,d} records {figures['videos']:>8,d} videos "
                   f"{figures['seconds']:8.1f} s {figures['records'] / figures['seconds']:9,.0f} records/s "
+                  f"(CPU {figures['cpu_seconds']:7.1f} s: {figures['records'] / figures['cpu_seconds']:7,.0f} records per CPU-s) "
                   f"peak RSS {figures['peak_mb']:8,.0f} MB (after imports {figures['baseline_mb']:,.0f} MB; "
                   f"{figures['workers']} worker(s), each at most {figures['worker_peak_mb']:,.0f} MB)",
                   flush=True)
@@ -192,7 +196,7 @@ def main() -> None:
         if ("old", scale) in by:
             old, new = by[("old", scale)], by[("new", scale)]
             same = all(old["sha256"][k] == new["sha256"][k] for k in OUTPUTS)
-            print(f"{scale}x new/old: speed x{old['seconds'] / new['seconds']:.2f}, peak RSS x{new['peak_mb'] / old['peak_mb']:.2f}; "
+            print(f"{scale}x new/old: speed x{old['seconds'] / new['seconds']:.2f} (CPU x{old['cpu_seconds'] / new['cpu_seconds']:.2f}), peak RSS x{new['peak_mb'] / old['peak_mb']:.2f}; "
                   f"outputs byte-identical: {same}" + ("" if same else f" {new['sha256']} vs {old['sha256']}"))
     summary = {}
     for name in versions:
@@ -204,18 +208,22 @@ def main() -> None:
         _, b_total = fit_power(n, [r["peak_mb"] for r in pts])
         a_inc, b_inc = fit_power(n, grow)
         rate = pts[-1]["records"] / pts[-1]["seconds"]
+        cpu_rate = pts[-1]["records"] / pts[-1]["cpu_seconds"]
         cores = f"{pts[-1]['workers']} parsing process(es)"
         paper_records = PAPER_VIDEOS * pts[-1]["records"] / pts[-1]["videos"]
         rss_paper = pts[-1]["baseline_mb"] + a_inc * paper_records ** b_inc
         minutes = paper_records / rate / 60
+        cpu_minutes = paper_records / cpu_rate / 60
         summary[name] = {"paper_records": paper_records, "exponent_peak": b_total, "exponent_above_baseline": b_inc,
-                         "extrapolated_paper_peak_gb": rss_paper / 1024, "extrapolated_paper_minutes": minutes}
+                         "extrapolated_paper_peak_gb": rss_paper / 1024, "extrapolated_paper_minutes": minutes,
+                         "extrapolated_paper_cpu_minutes": cpu_minutes}
         print(f"{name}: peak RSS ~ records^{b_total:.2f} (above the import baseline: ^{b_inc:.2f}); "
               f"EXTRAPOLATED to {paper_records / 1e6:.1f}M records: peak RSS {rss_paper / 1024:.1f} GB "
               f"(target <= 8 GB; parsing workers add their own, each at most the largest worker peak above), "
-              f"{minutes:.0f} min with {cores} at {rate:,.0f} records/s (target <= 20 min on 2 cores)")
-    print(json.dumps({"points": [{k: r[k] for k in ("version", "scale", "records", "videos", "seconds", "peak_mb",
-                                                     "baseline_mb", "worker_peak_mb", "workers")} for r in rows], "fit": summary}))
+              f"{minutes:.0f} min wall with {cores} at this run's {rate:,.0f} records/s; {cpu_minutes:.0f} CPU-minutes "
+              f"({cpu_minutes / 2:.0f} min on 2 free cores) at {cpu_rate:,.0f} records per CPU-s (target <= 20 min on 2 cores)")
+    print(json.dumps({"points": [{k: r[k] for k in ("version", "scale", "records", "videos", "seconds", "cpu_seconds",
+                                                     "peak_mb", "baseline_mb", "worker_peak_mb", "workers")} for r in rows], "fit": summary}))
 
 
 if __name__ == "__main__":
