@@ -28,6 +28,18 @@ SECTIONS = ["Data (Tables 1 and 6)", "Representation: VS-VAE", "Impression growt
             "Estimator study", "Promotion policies"]
 
 
+def sections_that_fell_back(text: str) -> list[str]:
+    """The headings (h1-h3) of a rendered report whose section shows the explicit 'not enough data' fallback
+    (its text or a reach-missing note) instead of its tables and figures."""
+    body = text.split("<body", 1)[-1]
+    parts = re.split(r"<h[1-3]\b[^>]*>(.*?)</h[1-3]>", body, flags=re.S)
+    fell = []
+    for title, content in zip(parts[1::2], parts[2::2]):
+        if rt.NOT_ENOUGH in content or "reach-missing" in content:
+            fell.append(re.sub(r"<[^>]+>", "", title).replace("\u00b6", "").strip())
+    return fell
+
+
 def test_substitute_note_names_the_substitute_and_the_paper_model():
     manifest = {"extractor": {"name": "efficientnet-lite0", "source": "substitute"}, "paper_extractor": "VGG-19",
                 "sentiment": {"name": None, "source": "empty: no models.sentiment_onnx configured"}}
@@ -104,6 +116,9 @@ def test_an_empty_run_degrades_with_explicit_messages(tmp_path):
     assert text.count(rt.NOT_ENOUGH) >= len(SECTIONS)
     for section in SECTIONS:
         assert section in text
+    fell = sections_that_fell_back(text)                      # the detector the tiny-run test relies on
+    for section in SECTIONS:
+        assert any(title.startswith(section) for title in fell), (section, fell)
 
 
 def test_a_raising_cell_fails_the_render(tmp_path):
@@ -158,6 +173,9 @@ def test_tiny_run_report_opens_in_headless_chromium(tiny_run, tmp_path):
     assert f"Rendered by: {FALLBACK_NOTE if not shutil.which('quarto') else QUARTO_NOTE}" in text
     for section in SECTIONS:
         assert section in text
+    # a full tiny run has the inputs of every section: none may fall back to "Not enough data"
+    assert sections_that_fell_back(text) == [], "sections without their results in a full tiny run"
+    assert rt.NOT_ENOUGH not in text
     assert "Substitute model ran" in text                    # the packaged extractors ran in CI
     n_images = len(re.findall(r"<img\b", text))
     assert n_images >= 10
