@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 from _variants import named_json
 
+from reach.causal.control_function import ControlFunctionConfig, fit_control_function
 from reach.causal.deepiv import DeepIVConfig, fit_deepiv, fit_direct
 from reach.causal.fei import classify_curve_shape, fei_central_difference, tier_averages
 from reach.synthetic.fei import fei_curve
@@ -101,8 +102,10 @@ def main() -> None:
                     help="NAME=JSON of DeepIVConfig overrides (repeatable); default: "
                          + "; ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULT_DEEPIV.items()))
     ap.add_argument("--no-infeasible", action="store_true", help="skip the two estimators handed the confounder")
+    ap.add_argument("--no-cfiv", action="store_true", help="skip the control-function IV (series)")
     args = ap.parse_args()
     variants = dict(args.deepiv) or dict(DEFAULT_DEEPIV)
+    variants = {k: v for k, v in variants.items() if k != "none"}   # --deepiv none=... skips Deep IV
     config = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())
     deepiv_cfg = dict(config["causal"]["deepiv"])
     g = config["follower_grid"]
@@ -132,6 +135,12 @@ def main() -> None:
                 model = fit_deepiv(t, z, x, y, DeepIVConfig.from_json({**cfg.to_json(), **overrides}))
                 fits[f"deepiv {name}"] = (fei_central_difference(lambda lv: model.predict_grid(lv, x), grid, 0.05)[1],
                                           time.perf_counter() - tic)
+            if not args.no_cfiv:
+                tic = time.perf_counter()
+                cf = fit_control_function(t, z, x, y, ControlFunctionConfig(**{**config["causal"].get("cfiv", {}),
+                                                                                "seed": seed}))
+                fits["cfiv"] = (fei_central_difference(lambda lv: cf.predict_grid(lv, x), grid, 0.05)[1],
+                                time.perf_counter() - tic)
             if not args.no_infeasible:
                 fits |= _infeasible(t, x, y, v, content, confounder, grid, cfg)
             for name, (fei, seconds) in fits.items():

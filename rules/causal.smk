@@ -12,60 +12,117 @@ CAUSAL_TARGETS = [
     "results/causal/validity.json",
     "results/causal/tables/campaign_tiers.parquet",
     "results/causal/selection.parquet",
+    "results/causal/estimators.csv",
 ]
 if use_synthetic_world():
     CAUSAL_TARGETS.append("results/causal/truth_check.csv")
 
 
-rule train_deepiv:
+wildcard_constraints:
+    estimator="deepiv|cfiv",
+
+
+rule train_causal:
     input:
         **CAUSAL_DESIGN,
     output:
-        weights="results/causal/deepiv/member-{member}.safetensors",
-        meta="results/causal/deepiv/member-{member}.json",
-        history="results/causal/deepiv/history-{member}.parquet",
+        weights="results/causal/{estimator}/member-{member}.safetensors",
+        meta="results/causal/{estimator}/member-{member}.json",
+        history="results/causal/{estimator}/history-{member}.parquet",
     params:
-        deepiv=CAUSAL["deepiv"],
+        config=lambda wc: CAUSAL[wc.estimator],
+        val_share=CAUSAL["deepiv"]["val_share"],
         bootstrap=CAUSAL["bootstrap_members"],
         seed=config["seed"],
-        code=package_digest("causal/deepiv.py", "causal/design.py", "ema.py"),
+        code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
+                            "causal/training.py", "causal/response.py", "causal/design.py", "ema.py"),
     threads: 2
     resources:
-        gpu=1,
+        gpu=lambda wc: int(wc.estimator == "deepiv"),
         mem_mb=8000,
         runtime=60,
     conda:
         "../environment.yml"
-    priority: 50  # on the critical path of `make` (media, features, r, Deep IV); simulation runs fill the gaps
+    priority: 50  # on the critical path of `make` (media, features, r, the causal fit); simulation runs fill the gaps
     log:
-        "results/logs/train_deepiv/member-{member}.log",
+        "results/logs/train_causal/{estimator}/member-{member}.log",
     benchmark:
-        "results/benchmarks/train_deepiv/member-{member}.tsv"
+        "results/benchmarks/train_causal/{estimator}/member-{member}.tsv"
     script:
-        "../scripts/train_deepiv.py"
+        "../scripts/train_causal.py"
 
 
 rule estimate_fei:
     input:
         **CAUSAL_DESIGN,
-        members=expand("results/causal/deepiv/member-{member}.safetensors", member=CAUSAL_MEMBERS),
+        members=lambda wc: expand("results/causal/{estimator}/member-{member}.safetensors",
+                                  estimator=wc.estimator, member=CAUSAL_MEMBERS),
+        histories=lambda wc: expand("results/causal/{estimator}/history-{member}.parquet",
+                                    estimator=wc.estimator, member=CAUSAL_MEMBERS),
+    output:
+        grid="results/causal/{estimator}/fei_grid.parquet",
+        members="results/causal/{estimator}/fei_members.npz",
+        residuals="results/causal/{estimator}/residuals.parquet",
+        tuning="results/causal/{estimator}/tuning.csv",
+    params:
+        follower_grid=config["follower_grid"],
+        epsilon=CAUSAL["fei_epsilon"],
+        code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
+                            "causal/response.py", "causal/design.py", "causal/fei.py"),
+    threads: 2
+    conda:
+        "../environment.yml"
+    log:
+        "results/logs/estimate_fei/{estimator}.log",
+    benchmark:
+        "results/benchmarks/estimate_fei/{estimator}.tsv"
+    script:
+        "../scripts/estimate_fei.py"
+
+
+rule use_estimator:
+    """The configured estimator (causal.estimator) feeds the tables, the selection, the validity test and the report."""
+    input:
+        grid=f"results/causal/{CAUSAL['estimator']}/fei_grid.parquet",
+        members=f"results/causal/{CAUSAL['estimator']}/fei_members.npz",
+        residuals=f"results/causal/{CAUSAL['estimator']}/residuals.parquet",
     output:
         grid="results/causal/fei_grid.parquet",
         members="results/causal/fei_members.npz",
         residuals="results/causal/residuals.parquet",
     params:
-        follower_grid=config["follower_grid"],
-        epsilon=CAUSAL["fei_epsilon"],
-        code=package_digest("causal/deepiv.py", "causal/design.py", "causal/fei.py"),
-    threads: 2
+        estimator=CAUSAL["estimator"],
+    log:
+        "results/logs/use_estimator.log",
+    benchmark:
+        "results/benchmarks/use_estimator.tsv"
+    shell:
+        "(echo 'causal estimator: {params.estimator}'; cp {input.grid} {output.grid}; "
+        "cp {input.members} {output.members}; cp {input.residuals} {output.residuals}) > {log} 2>&1"
+
+
+rule compare_estimators:
+    input:
+        videos="results/ingest/videos.parquet",
+        members=expand("results/causal/{estimator}/fei_members.npz", estimator=CAUSAL["compare"]),
+        metas=expand("results/causal/{estimator}/member-0.json", estimator=CAUSAL["compare"]),
+        truth=(["results/synthetic/truth/fei_grid.parquet", "results/synthetic/truth/campaign_tiers.parquet"]
+               if use_synthetic_world() else []),
+    output:
+        "results/causal/estimators.csv",
+    params:
+        estimators=CAUSAL["compare"],
+        primary=CAUSAL["estimator"],
+        linear_cv=CAUSAL["linear_cv"],
+        code=package_digest("causal/fei.py", "causal/truth.py", "causal/estimator.py"),
     conda:
         "../environment.yml"
     log:
-        "results/logs/estimate_fei.log",
+        "results/logs/compare_estimators.log",
     benchmark:
-        "results/benchmarks/estimate_fei.tsv"
+        "results/benchmarks/compare_estimators.tsv"
     script:
-        "../scripts/estimate_fei.py"
+        "../scripts/compare_estimators.py"
 
 
 rule iv_validity:

@@ -1,10 +1,10 @@
 """Rule estimate_fei: h and FEI (Eqs. 8-9, central differences) on the log-follower grid for every video and every
-ensemble member; ensemble means per video; structural residuals e^ = y - h(t, x) for the validity test."""
+ensemble member of one causal estimator; ensemble means per video; structural residuals e^ = y - h(t, x) for the validity test."""
 
 import numpy as np
 import pandas as pd
 
-from reach.causal.deepiv import DeepIVModel
+from reach.causal.estimator import load_model
 from reach.causal.design import build_design
 from reach.causal.fei import fei_central_difference
 from reach.logs import setup_logging
@@ -21,13 +21,15 @@ g = p.follower_grid
 grid = np.linspace(np.log(g["min_followers"]), np.log(g["max_followers"]), int(g["n"]))
 h_all, fei_all, h_obs = [], [], []
 for path in smk.input.members:
-    model = DeepIVModel.load(path)
+    model = load_model(path)
     h, fei = fei_central_difference(lambda levels: model.predict_grid(levels, design.x), grid, float(p.epsilon))
     h_all.append(h.astype(np.float32))
     fei_all.append(fei.astype(np.float32))
     h_obs.append(model.predict(design.t, design.x).astype(np.float32))
     log.info("%s: mean FEI %.3f, FEI at own followers %.3f", path, float(fei.mean()), float(np.mean(
         [np.interp(t, grid, row) for t, row in zip(design.t, fei)])))
+tuning = pd.concat([pd.read_parquet(path) for path in smk.input.histories], ignore_index=True)
+tuning.to_csv(smk.output.tuning, index=False)   # Deep IV: epochs and held-out losses; CF-IV: the selection grid
 h_all, fei_all, h_obs = np.stack(h_all), np.stack(fei_all), np.stack(h_obs)
 np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
                     h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]))

@@ -57,13 +57,13 @@ def test_slurm_profile_covers_the_gpu_rules_and_unknown_rules_are_harmless(tmp_p
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "profile.yaml").read_text())
     assert profile["executor"] == "slurm" and profile["retries"] >= 1
     sets = profile["set-resources"]
-    for rule in ("image_features", "audio_features", "train_vsvae", "train_deepiv"):
+    for rule in ("image_features", "audio_features", "train_vsvae", "train_causal"):
         assert sets[rule]["gpu"] == 1 and sets[rule]["cpus_per_gpu"] >= 1 and sets[rule]["slurm_partition"] == "gpu"
     # memory grows with the attempt number wherever it is set
     for res in [profile["default-resources"], *sets.values()]:
         if "mem_mb" in res:
             assert "attempt" in str(res["mem_mb"])
-    # The profile names rules that may not be part of the workflow (train_deepiv while causal.smk is not included):
+    # The profile names rules that may not be part of the workflow (train_causal while causal.smk is not included):
     # Snakemake accepts it and plans the same jobs as without the profile.
     with_profile = dry_run_counts(tmp_path, "--workflow-profile", str(REPO / "profiles" / "slurm"))
     assert with_profile == dry_run_counts(tmp_path)

@@ -9,12 +9,13 @@ so  E[y | t, x, z] = h(t, x) + rho(t - m(z, x)).
 
 Bases (t, z, x standardised with the training rows): B(a) = [a, B_1(a), .., B_{K-2}(a)], the restricted cubic
 spline of reach.causal.response with K knots at Harrell's quantiles; w(x) the first `components` principal
-components of x (standardised), the directions along which the t-shape of h may vary.
+components of x (standardised), each through a restricted cubic spline (`component_knots`): the directions along
+which h and its t-shape may vary.
 
 Stage 1: m(z, x) = ridge regression on [1, B(z_j) for each instrument, x, B(z) (x) w(x)], cross-fitted over
 `cross_fit_folds` folds so that every row's control v^ = t - m^(z, x) comes from a fit that did not see it.
-Stage 2: y on [1, B(t), B(t) (x) w(x), x, B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
-part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x))), rho(v) = B(v) . beta, and
+Stage 2: y on [1, B(t), B(t) (x) w(x), x, w(x), B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
+part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x)) with a(x) = x . d + w(x) . e), rho(v) = B(v) . beta, and
 h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty and the number of components
 (from `component_grid`, capped by the columns of x) are chosen per data set by the held-out squared error of stage 2
 (the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
@@ -61,6 +62,8 @@ class ControlFunctionConfig:
     component_grid: tuple[int, ...] = (0, 5, 10, 20)   # candidate numbers of principal components w(x)
     penalty_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # ridge penalties (sum of squares)
     first_stage_components: int = 10          # w(x) columns in the first stage's B(z) (x) w(x)
+    component_knots: int = 4                  # 0: w(x) linear; else each component also enters through a restricted
+                                              # cubic spline with this many knots (3-7): a(x) and the t-slopes bend in x
     cross_fit_folds: int = 5                  # >= 2
     cv_folds: int = 5                         # >= 2; used when no validation rows are given
     seed: int = 0
@@ -76,6 +79,8 @@ class ControlFunctionConfig:
             raise ValueError(f"ControlFunctionConfig.component_grid must be non-negative integers: {self.component_grid}")
         if not self.penalty_grid or min(self.penalty_grid) <= 0:
             raise ValueError(f"ControlFunctionConfig.penalty_grid must be positive: {self.penalty_grid}")
+        if self.component_knots != 0 and self.component_knots not in RCS_KNOT_QUANTILES:
+            raise ValueError(f"ControlFunctionConfig.component_knots must be 0 or one of {sorted(RCS_KNOT_QUANTILES)}")
         if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0:
             raise ValueError(f"invalid ControlFunctionConfig: {self}")
 
@@ -110,7 +115,7 @@ def rcs_basis(a: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 
 def quantile_knots(a: np.ndarray, n_knots: int) -> np.ndarray:
-    knots = np.quantile(np.asarray(a, float), RCS_KNOT_QUANTILES[int(n_knots)])
+    knots = np.quantile(np.unique(np.asarray(a, float)), RCS_KNOT_QUANTILES[int(n_knots)])  # ties of a resample
     if not np.all(np.diff(knots) > 0):
         raise ValueError(f"too few distinct values for {n_knots} spline knots (quantiles {knots})")
     return knots
@@ -131,23 +136,36 @@ def _ridge(design: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
 
 @dataclass
 class _Components:
-    """Principal directions of the standardised x (from the training rows), scaled to unit variance."""
+    """Principal directions of the standardised x (from the training rows), scaled to unit variance, each optionally
+    expanded by a restricted cubic spline (knots per component, from the training rows): w(x)."""
 
     directions: np.ndarray     # (d, q)
     scale: np.ndarray          # (q,)
+    knots: np.ndarray          # (q, K) or (q, 0) for linear components
 
     @classmethod
-    def fit(cls, xs: np.ndarray, q: int) -> "_Components":
+    def fit(cls, xs: np.ndarray, q: int, n_knots: int = 0) -> "_Components":
         q = int(min(q, xs.shape[1], max(xs.shape[0] - 1, 0)))
         if q == 0:
-            return cls(np.zeros((xs.shape[1], 0)), np.ones(0))
+            return cls(np.zeros((xs.shape[1], 0)), np.ones(0), np.zeros((0, 0)))
         _, _, vt = np.linalg.svd(xs - xs.mean(axis=0), full_matrices=False)
         directions = vt[:q].T
         scale = (xs @ directions).std(axis=0)
-        return cls(directions, np.where(scale > 1e-12, scale, 1.0))
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        knots = np.zeros((q, 0))
+        if n_knots:
+            w = (xs @ directions) / scale
+            try:
+                knots = np.stack([quantile_knots(w[:, j], n_knots) for j in range(q)])
+            except ValueError:       # a component with too few distinct values (e.g. one-hot x): linear only
+                knots = np.zeros((q, 0))
+        return cls(directions, scale, knots)
 
     def __call__(self, xs: np.ndarray) -> np.ndarray:
-        return (xs @ self.directions) / self.scale
+        w = (xs @ self.directions) / self.scale
+        if self.knots.shape[1] == 0:
+            return w
+        return np.column_stack([rcs_basis(w[:, j], self.knots[j]) for j in range(w.shape[1])])
 
 
 # ----------------------------------------------------------------------------------------------- model
@@ -192,9 +210,12 @@ class ControlFunctionModel:
         w = self.components(xs)
         n_b = self.response_knots.size - 1
         c = self.h_coef
-        const, c_main, c_inter, c_x = c[0], c[1:1 + n_b], c[1 + n_b:1 + n_b + n_b * w.shape[1]], c[1 + n_b + n_b * w.shape[1]:]
-        coef_t = c_main[None, :] + (w @ c_inter.reshape(n_b, w.shape[1]).T if w.shape[1] else 0.0)   # (rows, n_b)
-        base = const + xs @ c_x + self.h_offset                                                      # (rows,)
+        n_w, n_x = w.shape[1], xs.shape[1]
+        const, c_main = c[0], c[1:1 + n_b]
+        c_inter = c[1 + n_b:1 + n_b + n_b * n_w]
+        c_x, c_w = c[1 + n_b + n_b * n_w:1 + n_b + n_b * n_w + n_x], c[1 + n_b + n_b * n_w + n_x:]
+        coef_t = c_main[None, :] + (w @ c_inter.reshape(n_b, n_w).T if n_w else 0.0)               # (rows, n_b)
+        base = const + xs @ c_x + (w @ c_w if n_w else 0.0) + self.h_offset                          # (rows,)
         return base[:, None] + coef_t @ rcs_basis(grid, self.response_knots).T
 
     def control_curve(self, v: np.ndarray) -> np.ndarray:
@@ -207,6 +228,7 @@ class ControlFunctionModel:
 
         arrays = {"response_knots": self.response_knots, "control_knots": self.control_knots,
                   "directions": self.components.directions, "components_scale": self.components.scale,
+                  "components_knots": self.components.knots,
                   "h_coef": self.h_coef, "control_coef": self.control_coef}
         meta = {"format": FORMAT, "config": self.config.to_json(), "h_offset": self.h_offset,
                 "scalers": {k: s.to_json() for k, s in self.scalers.items()},
@@ -237,13 +259,13 @@ class ControlFunctionModel:
         h = meta.get("history")
         return cls(ControlFunctionConfig.from_json(meta["config"]),
                    {k: Scaler.from_json(v) for k, v in meta["scalers"].items()}, a["response_knots"],
-                   a["control_knots"], _Components(a["directions"], a["components_scale"]), a["h_coef"],
+                   a["control_knots"], _Components(a["directions"], a["components_scale"], a["components_knots"]), a["h_coef"],
                    a["control_coef"], float(meta["h_offset"]),
                    pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}))
 
 
 def _h_design(b: np.ndarray, w: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones(b.shape[0]), b, _interact(b, w), xs])
+    return np.column_stack([np.ones(b.shape[0]), b, _interact(b, w), xs, w])
 
 
 def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -312,7 +334,7 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     cv = rng.permutation(n) % int(config.cv_folds)
     rows, best = [], None
     for q in sorted({min(int(c), x.shape[1]) for c in config.component_grid}):
-        comps = _Components.fit(xs, q)
+        comps = _Components.fit(xs, q, config.component_knots)
         design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
         if validation is not None:
             design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),

@@ -141,3 +141,15 @@ def naive_curve(log_followers: np.ndarray, log_impressions: np.ndarray, log_foll
     return pd.DataFrame({"log_followers": np.asarray(log_followers_grid, float), "log_impressions": predict(grid),
                          "elasticity": slope, "extrapolated": (np.asarray(log_followers_grid) < lo) |
                          (np.asarray(log_followers_grid) > hi)})
+
+
+def campaign_shapes(fei: np.ndarray, log_followers_grid: np.ndarray, hashtags: np.ndarray, campaigns: list[str],
+                    linear_cv: float = 0.4) -> pd.DataFrame:
+    """Per campaign: the tier averages of its videos' mean FEI curve and the curve shape of Table 4 (one row each)."""
+    rows = []
+    for tag in campaigns:
+        mask = np.asarray(hashtags) == tag
+        tiers = tier_averages(fei[mask].mean(axis=0), log_followers_grid)[0]
+        rows.append({"hashtag": tag, "videos": int(mask.sum()), **dict(zip(TIER_NAMES, tiers)),
+                     "shape": classify_curve_shape(tiers, linear_cv)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,53 @@
+"""Rule train_causal: one ensemble member of the causal estimator {estimator} (deepiv: Deep IV, Eqs. 1-6, Web Appendix
+C; cfiv: the series control-function IV) on a bootstrap resample of the videos: t = log followers, z = log past
+average hearts, x = [r, post statistics], y = log impressions. Early stopping (Deep IV) or the choice of penalty and
+components (CF-IV) uses the member's out-of-bag rows."""
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from reach.causal.design import build_design
+from reach.causal.estimator import LABELS, fit_estimator, make_config
+from reach.causal.training import bootstrap_split
+from reach.logs import setup_logging
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+member = int(smk.wildcards.member)
+estimator = str(smk.wildcards.estimator)
+log = setup_logging(smk.log[0], f"train_causal[{estimator}, {member}]")
+p = smk.params
+videos = pd.read_parquet(smk.input.videos)
+with np.load(smk.input.post, allow_pickle=False) as d:
+    post = {k: d[k] for k in d.files}
+design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
+                      [str(c) for c in post["meta_columns"]], source=smk.input.videos)
+n = design.t.size
+config = make_config(estimator, p.config, int(p.seed) + 1000 * member, threads=smk.threads)
+val_share = float(getattr(config, "val_share", p.val_share))
+if p.bootstrap:
+    # early stopping / model choice on held-out rows that are not in the bootstrap resample (duplicates would leak)
+    rows, val = bootstrap_split(n, val_share, np.random.default_rng([int(p.seed), 7, member]))
+    validation = (design.t[val], design.z[val], design.x[val], design.y[val])
+else:
+    rows, validation = np.arange(n), None
+log.info("%s, member %d: %d rows (%s), x has %d columns; %s", LABELS[estimator], member, n,
+         "bootstrap resample" if p.bootstrap else "all", design.x.shape[1], config)
+start = time.perf_counter()
+model = fit_estimator(estimator, design.t[rows], design.z[rows], design.x[rows], design.y[rows], config,
+                      validation=validation)
+seconds = time.perf_counter() - start
+model.save(smk.output.weights)
+history = model.history.copy()
+history.insert(0, "member", member)
+history.insert(0, "estimator", estimator)
+history.to_parquet(smk.output.history, index=False)
+meta = {"estimator": estimator, "member": member, "bootstrap": bool(p.bootstrap), "n_rows": int(n),
+        "unique_rows": int(np.unique(rows).size), "x_columns": design.x_columns, "seconds": seconds,
+        "device": str(getattr(model, "device", "cpu")), "epochs": int(len(history)), "config": config.to_json(),
+        "info": model.info}
+with open(smk.output.meta, "w") as f:
+    json.dump(meta, f, indent=2, default=str)
+log.info("trained in %.1f s (%d history rows) on %s", seconds, len(history), meta["device"])

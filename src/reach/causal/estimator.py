@@ -1,0 +1,66 @@
+"""The causal estimators behind one small protocol, so the rules and the FEI code need not know which one ran.
+
+    fit_estimator(name, t, z, x, y, params, seed, validation=None, threads=None) -> model
+    model.predict(t, x) -> h per row;  model.predict_grid(t_grid, x) -> (rows, grid)
+    model.save(path);  load_model(path) -> model (dispatch on the safetensors header)
+
+name: "deepiv" (reach.causal.deepiv, Hartford et al. 2017, the paper's estimator) or "cfiv" (reach.causal.
+control_function, the series control-function IV). `params` is the estimator's config block (workflow_config.yaml
+causal.<name>).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from reach.causal import control_function, deepiv
+
+ESTIMATORS = ("deepiv", "cfiv")
+LABELS = {"deepiv": "Deep IV (Hartford et al. 2017; paper 1's estimator)",
+          "cfiv": "control-function IV, series (Newey, Powell & Vella 1999)"}
+
+
+class CausalModel(Protocol):
+    info: dict
+
+    def predict(self, t: np.ndarray, x: np.ndarray) -> np.ndarray: ...
+
+    def predict_grid(self, t_grid: np.ndarray, x: np.ndarray) -> np.ndarray: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+
+def make_config(name: str, params: dict, seed: int, threads: int | None = None, device: str | None = None):
+    if name == "deepiv":
+        extra = {"threads": threads} | ({"device": device} if device else {})
+        return deepiv.DeepIVConfig(**{**params, "seed": int(seed), **extra})
+    if name == "cfiv":
+        return control_function.ControlFunctionConfig(**{**params, "seed": int(seed)})
+    raise ValueError(f"unknown causal estimator {name!r}; choose one of {ESTIMATORS}")
+
+
+def fit_estimator(name: str, t, z, x, y, config, validation=None) -> CausalModel:
+    if name == "deepiv":
+        return deepiv.fit_deepiv(t, z, x, y, config, validation=validation)
+    if name == "cfiv":
+        return control_function.fit_control_function(t, z, x, y, config, validation=validation)
+    raise ValueError(f"unknown causal estimator {name!r}; choose one of {ESTIMATORS}")
+
+
+def load_model(path: str | Path, device: str = "auto") -> CausalModel:
+    """A saved model of either estimator (told apart by its safetensors metadata key)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"causal model {path} does not exist")
+    with safe_open(str(path), framework="numpy") as f:
+        keys = set((f.metadata() or {}))
+    if control_function.METADATA_KEY in keys:
+        return control_function.ControlFunctionModel.load(path)
+    if "reach_deepiv" in keys:
+        return deepiv.DeepIVModel.load(path, device=device)
+    raise ValueError(f"{path} is neither a reach Deep IV nor a CF-IV model (metadata keys {sorted(keys)})")
