@@ -62,8 +62,7 @@ def test_feature_stage_on_the_tiny_world(tmp_path):
     voice = pd.read_parquet(res / "features" / "text_status.parquet")
     assert voice["video_id"].astype(str).tolist() == order.tolist()
     assert set(voice["status"]) <= {"no_speech", "transcribed", "no_words"}
-    probe = pd.read_csv(res / "features" / "probe.csv")
-    assert {"text", "image", "audio", "editing", "all"} <= set(probe["modality"])
+    probe_beats_shuffled_rows(pd.read_csv(res / "features" / "probe.csv"))
     topics = pd.read_parquet(res / "topics" / "hashtags.parquet")
     assert topics["topic"].notna().all() and topics["topic"].nunique() == 3
 
@@ -77,3 +76,21 @@ def test_feature_stage_on_the_tiny_world(tmp_path):
         assert arrays.keys() == after.keys()
         for name in arrays:
             np.testing.assert_array_equal(arrays[name], after[name], err_msg=f"{k}:{name}")
+
+
+def probe_beats_shuffled_rows(probe: pd.DataFrame) -> None:
+    """The linear probe of the world's true content latent from each modality's features beats the same probe on
+    shuffled rows of the latent (its baseline, written beside it). Tiny world of 2026-12-01 (35 videos, 6 content
+    dimensions), mean R^2 over the dimensions against shuffled: image 0.33 / -0.13, editing 0.43 / -0.15, all
+    0.38 / -0.12, text -0.004 / -0.11, audio 0.04 / -0.17."""
+    assert {"text", "image", "audio", "editing", "all"} <= set(probe["modality"])
+    assert set(probe.columns) >= {"modality", "target", "r2", "r2_shuffled"}
+    assert probe[["r2", "r2_shuffled"]].notna().all().all()
+    mean = probe[probe["target"] == "mean"].set_index("modality")
+    for dims in probe[probe["target"] != "mean"].groupby("modality"):
+        assert mean.loc[dims[0], "r2"] == pytest.approx(dims[1]["r2"].mean())
+    assert (mean["r2"] > mean["r2_shuffled"]).all(), mean
+    for modality in ("image", "editing", "all"):                   # the content shows in the frames and the cuts
+        assert mean.loc[modality, "r2"] > 0.2 and mean.loc[modality, "r2"] > mean.loc[modality, "r2_shuffled"] + 0.3, \
+            mean
+    assert (mean["r2_shuffled"] < 0.05).all(), mean                  # the baseline itself carries nothing
