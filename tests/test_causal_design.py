@@ -66,7 +66,8 @@ def test_post_statistics_out_of_order_or_short_are_errors():
 def test_missing_or_infinite_values_name_the_array_and_the_video(column, name):
     videos, rep, post, post_ids, cols = inputs()
     videos.loc[2, column] = np.nan
-    with pytest.raises(ValueError, match=rf"^{name} is missing or infinite for 1 videos of my.parquet, e\.g\. video 42$"):
+    with pytest.raises(ValueError,
+                       match=rf"^{name} is missing or infinite for 1 videos of my.parquet, e\.g\. video 42$"):
         build_design(videos, rep, post, post_ids, cols, source="my.parquet")
     videos.loc[2, column] = 1.0
     videos.loc[3, column] = np.inf

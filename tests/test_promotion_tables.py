@@ -78,7 +78,8 @@ def test_table1_markdown_lays_budgets_out_in_rows():
     assert md[1] == "|---|---|---|---|"
     assert md[2] == ("| 1 | 110 ± 14<br>(paper 1,000) | 153 ± 4<br>+40.0%<br>(paper 1,500, +50.0%) "
                      "| 121 ± 16<br>+10.0%<br>(paper 1,200, +20.0%) |")
-    assert md[3] == "| 2 | 200 ± 0<br>(paper 2,000) | 280 ± 28<br>+40.0%<br>(paper 3,000, +50.0%) | 230 ± 14<br>+15.0% |"
+    assert md[3] == ("| 2 | 200 ± 0<br>(paper 2,000) | 280 ± 28<br>+40.0%<br>(paper 3,000, +50.0%) "
+                     "| 230 ± 14<br>+15.0% |")
     one = {k: v for k, v in TOTALS.items() if k[2] == 1}                    # one replicate: no spread shown
     single = table1_markdown(table1(*runs(one))).splitlines()
     assert single[2] == "| 1 | 100 | 150<br>+50.0% | 110<br>+10.0% |"
