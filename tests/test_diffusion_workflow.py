@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import diffusion_recovery_holds
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_config.yaml"
@@ -41,6 +42,7 @@ def test_diffusion_rules_on_simulated_then_user_logs(tmp_path):
     wm = pd.read_parquet(res / "wmape.parquet").set_index("label")
     assert wm.loc["P-BDM D-OLS", "wmape_mean"] < wm.loc["BDM OLS", "wmape_mean"]
     assert "pq_correlation" in json.loads((res / "tests.json").read_text())
+    diffusion_recovery_holds(sim / "results")          # estimates against the simulator's truth (recovery.json)
     for rule in ("simulate_promotion_logs", "prepare_promotion_logs", "calibrate_diffusion", "estimator_study"):
         assert (sim / "results" / "logs" / f"{rule}.log").stat().st_size > 0
         assert (sim / "results" / "benchmarks" / f"{rule}.tsv").exists()
