@@ -84,6 +84,7 @@ def instrument_given_covariates(x: np.ndarray, z: np.ndarray, seed: int = 0, n_f
                                 model_kwargs: dict | None = None, n_threads: int = 1) -> np.ndarray:
     """Cross-fitted E^[z | x], shape (n, k): per fold, OLS of z on x plus boosting (the validity model's settings)
     on the OLS residual for nonlinearity and interactions; each row is predicted by models that did not see it."""
+    import sklearn.ensemble  # noqa: F401 (loaded before the limit: threadpoolctl only caps libraries already loaded)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=int(n_threads)):
@@ -137,6 +138,7 @@ def iv_validity(residual: np.ndarray, x: np.ndarray, z: np.ndarray, seed: int = 
     (z permuted given x, calibrated) or "marginal" (z permuted across rows, the earlier test). n_strata, n_folds:
     the conditional null's strata of E^[z|x] and cross-fitting folds. n_boot, ci_level: gamma's interval. n_threads
     caps the OpenMP threads of the boosting fits (one thread is ~15x faster than two on a busy two-core machine)."""
+    import sklearn.ensemble  # noqa: F401 (loaded before the limit: threadpoolctl only caps libraries already loaded)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=int(n_threads)):
