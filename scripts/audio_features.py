@@ -15,7 +15,7 @@ from tqdm import tqdm  # noqa: E402
 from reach.features.audio import ACOUSTIC, acoustic_features, load_sound_model, universality  # noqa: E402
 from reach.features.speech import detect_speech_rhythm, speech_from_class_scores  # noqa: E402
 from reach.features.store import load_npz, save_npz  # noqa: E402
-from reach.logs import setup_logging  # noqa: E402
+from reach.logs import log_run_header, setup_logging  # noqa: E402
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "audio_features")
@@ -28,6 +28,7 @@ uni = pd.Series(universality(videos["hashtag"], videos["music_id"]), index=video
 ids = audio["video_id"].astype(str)
 off = audio["wave__offsets"]
 model = load_sound_model(p.yamnet_dir, threads=smk.threads, max_patches=p.sound_max_patches)
+log_run_header(log, model.device, model.name, model.source, threads=smk.threads)
 log.info("sound classes: %s (%s, %d classes) on %s", model.name, model.source, len(model.labels), model.device)
 use_yamnet = model.source == "paper"
 start = time.perf_counter()

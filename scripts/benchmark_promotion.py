@@ -8,11 +8,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from reach.logs import setup_logging  # noqa: E402
+from reach.logs import log_run_header, setup_logging  # noqa: E402
 from reach.promotion.tables import allocation_by_pq, l_sweep, table1, table1_markdown  # noqa: E402
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "benchmark_promotion")
+log_run_header(log, "cpu", threads=smk.threads)
 read = lambda files: pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)  # noqa: E731
 published = pd.read_csv(Path(smk.scriptdir).parent / "resources" / "published" / "promotion_table1.csv")
 

@@ -10,10 +10,11 @@ from tqdm import tqdm
 
 from reach.diffusion.calibrate import calibrate, example_videos, fit_single_video, panel_from_logs
 from reach.diffusion.figures import fitted_curves_figure, pq_scatter_figure
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "calibrate_diffusion")
+log_run_header(log, "cpu", threads=smk.threads)
 P = smk.params
 with open(smk.input.summary) as fh:
     market = json.load(fh)["market"]

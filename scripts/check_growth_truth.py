@@ -6,10 +6,11 @@ import pandas as pd
 
 from reach.growth.evaluate import coverage_table, hashtag_truth
 from reach.growth.figures import coverage_figure
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "check_growth_truth")
+log_run_header(log, "cpu", threads=smk.threads)
 summary = pd.read_parquet(smk.input.summary)
 fitted = pd.read_parquet(smk.input.videos)
 truth = hashtag_truth(pd.read_parquet(smk.input.truth), fitted)

@@ -9,11 +9,12 @@ from tqdm import tqdm
 
 from reach.features.editing import EDITING_COLUMNS, editing_vector
 from reach.features.store import load_npz, save_npz, shard_rows
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.media.frames import detect_scenes
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "editing_features")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "duration_s", "n_stickers", "sticker_words"])
 sub = videos.iloc[shard_rows(videos["video_id"], int(smk.wildcards.shard), int(p.n_shards))]

@@ -10,14 +10,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pandas as pd
 import torch
 
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.represent.data import load_feature_arrays, prepare
-from reach.represent.train import check_videos, load_weights, posterior, r_table
+from reach.represent.train import check_videos, choose_device, load_weights, posterior, r_table
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "encode_representations")
 p = smk.params
 torch.set_num_threads(max(1, int(smk.threads)))
+log_run_header(log, str(choose_device(p.device)), threads=smk.threads)
 saved = load_weights(smk.input.weights)
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "hashtag"])
 check_videos(saved, videos["video_id"], smk.input.weights)

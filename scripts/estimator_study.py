@@ -5,10 +5,11 @@ from tqdm import tqdm
 
 from reach.diffusion.figures import estimator_study_figure
 from reach.diffusion.study import StudySpec, run_study, summarise_study
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "estimator_study")
+log_run_header(log, "cpu", threads=smk.threads)
 cfg = dict(smk.params.spec)
 cfg["markets"] = tuple(int(m) for m in cfg["markets"])
 spec = StudySpec(**cfg)

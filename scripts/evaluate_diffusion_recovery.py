@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "evaluate_diffusion_recovery")
+log_run_header(log, "cpu", threads=smk.threads)
 est = pd.read_parquet(smk.input.estimates)
 truth = pd.read_parquet(smk.input.categories)
 with open(smk.input.metadata) as fh:

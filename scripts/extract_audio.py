@@ -6,11 +6,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from reach.features.store import offsets_from_lengths, save_npz, shard_rows
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.media.audio import decode_audio
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "extract_audio")
+log_run_header(log, "cpu", threads=smk.threads)
 rate = int(smk.params.rate)
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "media_path"])
 rows = shard_rows(videos["video_id"], int(smk.wildcards.shard), int(smk.params.n_shards))

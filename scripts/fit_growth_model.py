@@ -12,13 +12,16 @@ import pandas as pd
 from reach.growth import stage1 as s1
 from reach.growth.diagnostics import bayes_r2
 from reach.growth.figures import stage1_figure
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "fit_growth_model")
 for noisy in ("aiohttp.access", "httpstan", "asyncio"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 p = smk.params
+backend = s1.stan_backend() if p.backend == "auto" else p.backend
+log_run_header(log, "cpu", f"Stan model log_growth.stan through {backend}",
+               "paper" if backend == "cmdstanpy" else "substitute", threads=smk.threads)
 t_start = time.perf_counter()
 videos = pd.read_parquet(smk.input.videos)
 daily = pd.read_parquet(smk.input.daily)
@@ -28,7 +31,6 @@ panel, rest = (full, None) if sub is None else s1.subsample(full, int(sub), int(
 log.info("panel: %d videos, %d hashtags, %d video-days, covariates %s; dropped %s", len(panel.videos),
          len(panel.hashtags), panel.plays.size, panel.covariates, panel.dropped)
 data = s1.stan_data(panel, prior_sd=float(p.prior_sd), ig_shape=float(p.ig_shape), ig_scale=float(p.ig_scale))
-backend = s1.stan_backend() if p.backend == "auto" else p.backend
 log.info("Stan backend: %s (requested %s); method %s", backend, p.backend, p.method)
 chains = int(p.chains)
 inits = s1.initial_values(panel, data, chains, int(p.seed))

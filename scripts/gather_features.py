@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 
 from reach.features.store import concat_in_order, load_npz, save_npz, write_manifest
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "gather_features")
+log_run_header(log, "cpu", threads=smk.threads)
 modality = smk.wildcards.modality
 order = pd.read_parquet(smk.input.videos, columns=["video_id"])["video_id"].astype(str).to_numpy()
 merged = concat_in_order([load_npz(f) for f in smk.input.shards], order)

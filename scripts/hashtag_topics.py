@@ -2,13 +2,14 @@
 
 from reach.features.store import write_manifest
 from reach.features.text import load_glove_package
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.topics import hashtag_topics
 
 import pandas as pd
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "hashtag_topics")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "hashtag"])
 wv = load_glove_package()

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from reach.features.image import load_image_model, load_sentiment_onnx, max_pool
 from reach.features.store import load_npz, save_npz
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "image_features")
@@ -19,6 +19,7 @@ p = smk.params
 frames = load_npz(smk.input.frames)
 status = pd.read_parquet(smk.input.status)
 model = load_image_model(p.vgg19_h5, threads=smk.threads)
+log_run_header(log, model.device, model.name, model.source, threads=smk.threads)
 log.info("image model: %s (%s) on %s; embedding %d, classes %d", model.name, model.source, model.device,
          model.embed_dim, model.n_classes)
 sentiment = load_sentiment_onnx(p.sentiment_onnx) if p.sentiment_onnx else None

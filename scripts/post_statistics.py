@@ -5,10 +5,11 @@ import pandas as pd
 
 from reach.features.post import POST_COLUMNS, post_statistics
 from reach.features.store import save_npz, write_manifest
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "post_statistics")
+log_run_header(log, "cpu", threads=smk.threads)
 videos = pd.read_parquet(smk.input.videos)
 values = post_statistics(videos)
 save_npz(smk.output.features, video_id=videos["video_id"].to_numpy().astype(str), values=values,

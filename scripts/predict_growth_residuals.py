@@ -9,14 +9,14 @@ import torch
 
 from reach.growth.figures import stage2_figure
 from reach.growth.stage2 import evaluate_residual_prediction, growth_residuals
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "predict_growth_residuals")
 p = smk.params
 torch.set_num_threads(int(smk.threads))
 device = "cuda" if (p.device == "auto" and torch.cuda.is_available()) or p.device == "cuda" else "cpu"
-log.info("device: %s", device)
+log_run_header(log, device, threads=smk.threads)
 res = growth_residuals(pd.read_parquet(smk.input.videos))
 r = pd.read_parquet(smk.input.r).astype({"video_id": str})
 rcols = [c for c in r.columns if c.startswith("r_")]

@@ -6,10 +6,11 @@ import json
 import pandas as pd
 
 from reach.diffusion.data import validate_promotion_logs
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "prepare_promotion_logs")
+log_run_header(log, "cpu", threads=smk.threads)
 with open(smk.input.metadata) as fh:
     meta = json.load(fh)
 if "market" not in meta:

@@ -7,10 +7,11 @@ import pandas as pd
 
 from reach.features.probe import cv_r2, impute_standardise, modality_matrix, reduce_width
 from reach.features.store import load_npz
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "probe_features")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 order = pd.read_parquet(smk.input.videos, columns=["video_id"])["video_id"].astype(str)
 truth = pd.read_parquet(smk.input.truth).drop_duplicates("video_id").set_index("video_id")

@@ -4,12 +4,14 @@ on PATH, else jupytext + nbconvert; the report reads the results under the worki
 import time
 from pathlib import Path
 
-from reach.logs import setup_logging
-from reach.report.render import external_images, html_errors, render_report
+from reach.logs import log_run_header, setup_logging
+from reach.report.render import external_images, find_quarto, html_errors, render_report
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "render_report")
 p = smk.params
+planned = "quarto" if p.renderer == "quarto" or (p.renderer == "auto" and find_quarto()) else "jupytext + nbconvert"
+log_run_header(log, "cpu", f"report renderer {planned}", "paper" if planned == "quarto" else "substitute")
 start = time.perf_counter()
 used = render_report(Path(smk.input.qmd), Path(smk.output.html), Path.cwd(), renderer=p.renderer,
                      timeout=int(p.timeout_s),

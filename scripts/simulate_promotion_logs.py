@@ -4,11 +4,12 @@ import json
 
 from tqdm import tqdm
 
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.synthetic.promotion_logs import PromotionLogSpec, simulate_promotion_logs
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "simulate_promotion_logs")
+log_run_header(log, "cpu", threads=smk.threads)
 spec = PromotionLogSpec(**smk.params.spec)
 log.info("%s, seed %d", spec, smk.params.seed)
 logs, categories, videos, meta = simulate_promotion_logs(spec, int(smk.params.seed),

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from reach.features.speech import Transcriber
 from reach.features.store import load_npz, offsets_from_lengths, save_npz, shard_rows
 from reach.features.text import embed, load_word_vectors, tokenize
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "text_features")
@@ -25,6 +25,7 @@ ids = sub["video_id"].to_numpy().astype(str)
 if not (np.array_equal(audio["video_id"], ids) and np.array_equal(sound["video_id"], ids)):
     raise ValueError("audio shard files do not list this shard's videos in videos.parquet order")
 wv = load_word_vectors(p.word2vec)
+log_run_header(log, "cpu", f"{wv.name} + pocketsphinx (bundled English model)", wv.source, threads=smk.threads)
 log.info("word vectors: %s (%s, %d-d, %d words)", wv.name, wv.source, wv.dim, len(wv.index))
 rate = int(audio["meta_rate"][0])
 off = audio["wave__offsets"]

@@ -14,15 +14,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.represent.data import load_feature_arrays, prepare
 from reach.represent.model import n_parameters
-from reach.represent.train import VSVAEConfig, fit, save_weights
+from reach.represent.train import VSVAEConfig, choose_device, fit, save_weights
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "train_vsvae")
 p = smk.params
 torch.set_num_threads(max(1, int(smk.threads)))
+log_run_header(log, str(choose_device(p.device)), threads=smk.threads)
 cfg = VSVAEConfig.from_dict({**dict(p.settings), "seed": int(p.seed)})
 t0 = time.perf_counter()
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "hashtag"])

@@ -15,17 +15,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 from reach.represent.data import load_feature_arrays, prepare
 from reach.represent.evaluate import (contact_sheet, focal_neighbours, load_frames, neighbour_rates, probe_table,
                                       raw_feature_matrix, table2)
-from reach.represent.train import check_videos, load_weights, reconstruct
+from reach.represent.train import check_videos, choose_device, load_weights, reconstruct
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "validate_representations")
 p = smk.params
 seed = int(p.seed)
 torch.set_num_threads(max(1, int(smk.threads)))
+log_run_header(log, str(choose_device(p.device)), threads=smk.threads)
 saved = load_weights(smk.input.weights)
 videos = pd.read_parquet(smk.input.videos, columns=["video_id", "hashtag"])
 check_videos(saved, videos["video_id"], smk.input.weights)
