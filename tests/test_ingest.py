@@ -1,5 +1,6 @@
-"""Ingestion against a hand-written itemStruct fixture: one case per bad-input class, plus the rules of
-earliest appearance, the instrument and its fallback, and counts that add up."""
+"""Ingestion against a hand-written itemStruct fixture (one case per bad-input class, the rules of earliest
+appearance, the instrument and its fallbacks, counts that add up) and against real TikTok records transcribed in
+tests/fixtures/real/ (every accepted shape with its exact values and value sources, every refused class)."""
 
 from __future__ import annotations
 
@@ -367,7 +368,6 @@ def test_real_sigi_state_page_resolves_the_author_from_usermodule(scrape):
 
 def test_real_mobile_aweme_detail_2022(scrape):
     response = real("aweme_details_2022.json")
-    aweme = response["aweme_details"][0]
     control = video(40)                       # a clean web item, so that the folder has an acceptable video
     scrape.track(control)
     scrape.media(control["id"])
