@@ -130,24 +130,26 @@ def _permute_within(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def iv_validity(residual: np.ndarray, x: np.ndarray, z: np.ndarray, seed: int = 0, n_permutations: int = 99,
                 test_share: float = 0.3, model_kwargs: dict | None = None, n_threads: int = 1,
                 null: str = "conditional", n_strata: int = 10, n_folds: int = 5, n_boot: int = 1000,
-                ci_level: float = 0.95) -> dict:
+                ci_level: float = 0.95, compare_marginal: bool = False) -> dict:
     """Eq. 7's gamma on held-out rows, its bootstrap interval, and a permutation p-value for H0: E[e^|x,z] =
     E[e^|x] (see the module docstring).
 
     residual: e^ = y - h^(t, x) per row; x (n, d) covariates; z (n,) or (n, k) instrument(s). null: "conditional"
     (z permuted given x, calibrated) or "marginal" (z permuted across rows, the earlier test). n_strata, n_folds:
-    the conditional null's strata of E^[z|x] and cross-fitting folds. n_boot, ci_level: gamma's interval. n_threads
+    the conditional null's strata of E^[z|x] and cross-fitting folds. n_boot, ci_level: gamma's interval.
+    compare_marginal: also the marginal null's p-value (p_value_marginal; same split and model). n_threads
     caps the OpenMP threads of the boosting fits (one thread is ~15x faster than two on a busy two-core machine)."""
     import sklearn.ensemble  # noqa: F401 (loaded before the limit: threadpoolctl only caps libraries already loaded)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=int(n_threads)):
         return _iv_validity(residual, x, z, int(seed), int(n_permutations), float(test_share), model_kwargs,
-                            str(null), int(n_strata), int(n_folds), int(n_boot), float(ci_level))
+                            str(null), int(n_strata), int(n_folds), int(n_boot), float(ci_level),
+                            bool(compare_marginal))
 
 
 def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs, null, n_strata, n_folds, n_boot,
-                 ci_level) -> dict:
+                 ci_level, compare_marginal=False) -> dict:
     from scipy import stats
 
     e = np.asarray(residual, float).reshape(-1)
@@ -197,8 +199,16 @@ def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs,
         def draw() -> np.ndarray:
             return z[rng.permutation(n)]
 
+    def permutation_p(null_gamma: np.ndarray) -> float:
+        return float((1 + np.sum(null_gamma >= gamma)) / (1 + null_gamma.size)) if null_gamma.size else float("nan")
+
     null_gamma = np.array([1.0 - loss_for(draw()).mean() / loss0 for _ in range(n_permutations)])
-    p_value = float((1 + np.sum(null_gamma >= gamma)) / (1 + null_gamma.size)) if null_gamma.size else float("nan")
+    p_value = permutation_p(null_gamma)
+    extra = {}
+    if compare_marginal and null != "marginal":
+        marginal = np.array([1.0 - loss_for(z[rng.permutation(n)]).mean() / loss0 for _ in range(n_permutations)])
+        extra = {"p_value_marginal": permutation_p(marginal),
+                 "gamma_permutation_mean_marginal": float(marginal.mean()) if marginal.size else float("nan")}
 
     diff = loss_x - loss_xz                                                       # > 0 where z helps beyond x
     p_paired = float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue) if diff.std() > 0 else 1.0
@@ -223,4 +233,4 @@ def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs,
             "gamma_permutation_q95": float(np.quantile(null_gamma, 0.95)) if null_gamma.size else float("nan"),
             "n_permutations": int(null_gamma.size), "n_train": int(tr.size), "n_test": int(te.size),
             "loss_zero": float(loss0),
-            "model": "sklearn HistGradientBoostingRegressor on (x, z), early stopping; held-out MSE"}
+            "model": "sklearn HistGradientBoostingRegressor on (x, z), early stopping; held-out MSE"} | extra
