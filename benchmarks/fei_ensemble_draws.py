@@ -1,7 +1,7 @@
 """How much do the workflow's FEI truth checks move with the Deep IV ensemble draw alone?
 
 results/causal/truth_check.csv scores one ensemble (causal.members bootstrap members, member m seeded seed + 1000 m,
-as rule train_deepiv). This benchmark retrains other, disjoint member sets on the same design (videos, post
+as rule train_causal). This benchmark retrains other, disjoint member sets on the same design (videos, post
 statistics and a representation r; by default the workflow's results/represent/r.parquet) and prints for each set the
 same figures as check_fei_truth: the average FEI curve's MAE against the truth and its band's coverage over the
 data's 1st-99th percentile of log followers, the naive curve's MAE beside it, and the campaign tier MAE and shape
@@ -75,7 +75,7 @@ def main() -> None:
                 if m in fei_of:
                     continue
                 cfg = DeepIVConfig(**causal["deepiv"], seed=seed + 1000 * m, threads=args.threads)
-                if causal["bootstrap_members"]:  # as rule train_deepiv
+                if causal["bootstrap_members"]:  # as rule train_causal
                     fit_rows, val = bootstrap_split(n, cfg.val_share, np.random.default_rng([seed, 7, m]))
                     validation = (design.t[val], design.z[val], design.x[val], design.y[val])
                 else:

@@ -92,6 +92,8 @@ rule use_estimator:
         residuals="results/causal/residuals.parquet",
     params:
         estimator=CAUSAL["estimator"],
+    conda:
+        "../environment.yml"
     log:
         "results/logs/use_estimator.log",
     benchmark:

@@ -152,6 +152,7 @@ def report_inputs(wildcards):
         "growth": [*outputs("fit_growth_model"), *outputs("predict_growth_residuals", "table", "figure"),
                    *(outputs("check_growth_truth", "table", "figure") if synthetic else [])],
         "causal": [*outputs("iv_validity"), *outputs("fei_tables"), *outputs("gather_selection"),
+                   *outputs("compare_estimators"),
                    *(outputs("check_fei_truth") if synthetic else [])],
         "diffusion": [*outputs("calibrate_diffusion"), *outputs("estimator_study"),
                       *(outputs("evaluate_diffusion_recovery", "summary") if use_simulated_promotion_logs() else [])],

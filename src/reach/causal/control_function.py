@@ -128,10 +128,15 @@ def _interact(b: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _ridge(design: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
     """argmin |y - D b|^2 + penalty |b_{1:}|^2 (column 0, the constant, unpenalised)."""
-    gram = design.T @ design
-    gram[np.diag_indices_from(gram)] += penalty
-    gram[0, 0] -= penalty
-    return np.linalg.solve(gram, design.T @ y)
+    return _ridge_solve(design.T @ design, design.T @ y, penalty)
+
+
+def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty: float) -> np.ndarray:
+    """The ridge solution from D'D and D'y (constant unpenalised)."""
+    a = gram.copy()
+    a[np.diag_indices_from(a)] += penalty
+    a[0, 0] -= penalty
+    return np.linalg.solve(a, moment)
 
 
 @dataclass
@@ -274,14 +279,16 @@ def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarra
 
 
 def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray) -> tuple[float, list[float]]:
-    losses = []
-    for penalty in penalties:
-        sse = 0.0
-        for k in np.unique(folds):
-            own = folds == k
-            coef = _ridge(design[~own], y[~own], penalty)
-            sse += float(np.sum((y[own] - design[own] @ coef) ** 2))
-        losses.append(sse / y.size)
+    """Cross-validated mean squared error per penalty (each fold's D'D formed once, reused for every penalty)."""
+    gram, moment = design.T @ design, design.T @ y
+    sse = np.zeros(len(penalties))
+    for k in np.unique(folds):
+        own = folds == k
+        d_own = design[own]
+        g_k, m_k = gram - d_own.T @ d_own, moment - d_own.T @ y[own]
+        for j, penalty in enumerate(penalties):
+            sse[j] += float(np.sum((y[own] - d_own @ _ridge_solve(g_k, m_k, penalty)) ** 2))
+    losses = [float(v) / y.size for v in sse]
     return float(penalties[int(np.argmin(losses))]), losses
 
 
@@ -339,7 +346,9 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         if validation is not None:
             design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
                                          rcs_basis(v_va, v_knots)])
-            losses = [float(np.mean((y_va - design_va @ _ridge(design, y, p)) ** 2)) for p in config.penalty_grid]
+            gram, moment = design.T @ design, design.T @ y
+            losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, p)) ** 2))
+                      for p in config.penalty_grid]
         else:
             losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
         for p, loss in zip(config.penalty_grid, losses):
