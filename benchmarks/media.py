@@ -174,9 +174,10 @@ def clip_plan(full: bool) -> list[dict]:
         for seconds in (15, 60, 180):
             for width, height in ((720, 1280), (1080, 1920)):
                 for codec in ("h264", "hevc"):
-                    name = f"{codec}_{width}x{height}_{seconds}s"
-                    if not any(p["name"] == name for p in plan):
-                        plan.append(dict(name=name, width=width, height=height, seconds=seconds, codec=codec))
+                    spec = dict(width=width, height=height, seconds=seconds, codec=codec)
+                    if not any({k: p[k] for k in spec} == spec and not p.get("vfr") and not p.get("rotate")
+                               for p in plan):
+                        plan.append(dict(name=f"{codec}_{width}x{height}_{seconds}s", **spec))
     return plan
 
 
