@@ -149,7 +149,8 @@ def make_clip(out: Path, width: int, height: int, seconds: int, codec: str, vfr:
     enc = (["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high"] if codec == "h264" else
            ["-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1", "-x265-params", "log-level=error"])
     tmp = out.with_suffix(".tmp.mp4")
-    ffmpeg("-f", "lavfi", "-i", pattern, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+    sine = f"sine=frequency=440:sample_rate=44100:duration={seconds}"
+    ffmpeg("-f", "lavfi", "-i", pattern, "-f", "lavfi", "-i", sine,
            *enc, "-pix_fmt", "yuv420p", "-b:v", f"{kbit}k", "-maxrate", f"{int(kbit * 1.3)}k",
            "-bufsize", f"{2 * kbit}k", *(["-fps_mode", "vfr"] if vfr else []),
            "-c:a", "aac", "-ac", "2", "-ar", "44100", "-b:a", "128k", "-movflags", "+faststart", str(tmp))
@@ -307,7 +308,8 @@ def main() -> None:
                                                             threads=th))
             c = compare(ref, new)
             print(f"  new, threads {th}: {new.status:8s} {new.n_decoded} frames: wall {wall:6.1f} s, CPU {cpu:6.1f} s, "
-                  f"{new.n_decoded / cpu:6.1f} frames/s per core (load {ld:.1f}); speed-up wall x{ref_wall / wall:.1f}, "
+                  f"{new.n_decoded / cpu:6.1f} frames/s per core (load {ld:.1f}); "
+                  f"speed-up wall x{ref_wall / wall:.1f}, "
                   f"CPU x{ref_cpu / cpu:.1f}")
             row[f"new{th}_wall"], row[f"new{th}_cpu"] = wall, cpu
         print(f"  same status {c['same_status']}, key frames {c['same_key_frames']}, frame times "
@@ -325,7 +327,8 @@ def main() -> None:
     for r in rows:
         cells = [f"{r[f'new{t}_wall']:6.1f}/{r[f'new{t}_cpu']:5.1f}   x{r['ref_wall'] / r[f'new{t}_wall']:4.1f}/"
                  f"{r['ref_cpu'] / r[f'new{t}_cpu']:4.1f}" for t in threads]
-        print(f"{r['clip']:24s} {r['frames']:6d}  {r['decode_cpu']:9.1f}          {r['ref_wall']:7.1f}/{r['ref_cpu']:6.1f}"
+        print(f"{r['clip']:24s} {r['frames']:6d}  {r['decode_cpu']:9.1f}          "
+              f"{r['ref_wall']:7.1f}/{r['ref_cpu']:6.1f}"
               f"    " + "   ".join(cells))
     print(f"load average at the end {os.getloadavg()}")
     if args.clips is None:

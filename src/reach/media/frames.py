@@ -10,19 +10,18 @@ key frames letterboxed from the full frame as before (so key frames, and with th
 key-frame aesthetics, are exactly those of the full decode). Seeking to the key times would save nothing: the
 series needs every frame decoded anyway.
 Frames no larger than `series_short_side` are used as decoded, so small media (the default world's 96x160 clips)
-give exactly the series of the full decode. ``series_short_side=None, threads=1`` does the pre-issue-19 work frame
-for frame (histograms and thumbnails of full frames, one thread): benchmarks/media.py times it as today's path.
-On real-size clips the reduced series moves the editing features by under 1% (benchmarks/media.py; the tests
-hold it to 2% against a straightforward full-resolution decode).
+give exactly the series of the full decode; ``series_short_side=None`` gives it for any size. On real-size clips
+the reduced series moves the editing features by under 1% (benchmarks/media.py, which also times the pre-issue-19
+path kept verbatim; the tests hold it to 2% against a straightforward full-resolution decode, docs/features.md).
 
 Times are frame timestamps (presentation time minus the first frame's), never frame indices, so variable frame
 rate media get their key frame at the first frame at or after each multiple of `interval_s`.
 
 Statuses: ``ok``; ``damaged`` (the decoder flagged frames as corrupt and concealed them; their count is in the
 detail), ``rotated`` (display-matrix rotation applied), ``resized`` (frame size differs from the canvas,
-letterboxed), in that order of precedence; failures leave no key frames: ``missing`` (no file), ``empty`` (zero bytes), ``unreadable``
-(not a container FFmpeg opens, or decoding fails), ``no_video`` (no video stream), ``no_frames`` (a video
-stream that decodes to nothing).
+letterboxed), in that order of precedence; failures leave no key frames: ``missing`` (no file), ``empty`` (zero
+bytes), ``unreadable`` (not a container FFmpeg opens, or decoding fails), ``no_video`` (no video stream),
+``no_frames`` (a video stream that decodes to nothing).
 """
 
 from __future__ import annotations
