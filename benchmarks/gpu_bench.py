@@ -115,6 +115,22 @@ def median(xs: list[float]) -> float:
     return float(np.median(np.asarray(xs, float)))
 
 
+T0 = time.perf_counter()
+PARTIAL: dict = {}      # the step's record so far and its path (main sets them): saved after each part
+
+
+def save_partial(part: dict) -> None:
+    """Write what the step has measured so far, so a step killed at its hard limit still leaves its figures."""
+    if PARTIAL.get("path"):
+        rec = {**PARTIAL["rec"], **part, "status": "partial", "seconds": time.perf_counter() - T0}
+        Path(PARTIAL["path"]).write_text(json.dumps(rec, indent=1, default=str))
+
+
+def say(msg: str) -> None:
+    """Progress to the log (gpu.sh collects stdout), with seconds since the step started."""
+    print(f"  [{time.perf_counter() - T0:6.1f} s] {msg}", flush=True)
+
+
 def sh(cmd: list[str]) -> str | None:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip() or None
@@ -257,6 +273,7 @@ def step_image(args, dev: torch.device) -> dict:
         if px != 224:      # the check against the published figure is made at 224 px whatever the run's size
             check["per_frame_224"] = _image_flops(name, model, 224)[0]
         out["flops"][name] = {"per_frame": flops, "method": how, **check}
+        say(f"{name}: {flops / 1e9:.3g} GFLOP per frame at {px} px ({how})")
         for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             m = copy.deepcopy(model).to(dev, dtype).to(memory_format=torch.channels_last).eval()
             g = torch.Generator(device=dev).manual_seed(1)
@@ -281,6 +298,8 @@ def step_image(args, dev: torch.device) -> dict:
                                 "bytes_per_frame_floor": bytes_frame, "floor_byte_s": bytes_frame * fps,
                                 **ratios(flops * fps, bytes_frame * fps), "peak_mem_bytes": peak_mem(dev),
                                 "outputs_finite": finite, "embed_dim": int(emb.shape[1])})
+            say(f"{name} {dtype_name}: {fps:,.1f} frames/s over {len(t)} batches of {batch}")
+            save_partial(out)
             del m, frames
     # the library's own path (what rule image_features runs): host uint8 frames -> ImageModel.run -> numpy, float32
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,6 +311,7 @@ def step_image(args, dev: torch.device) -> dict:
         lib_batch = 2 if args.dry_run else 64       # config features.image_batch
         reset_peak(dev)
         t = timed(lambda: lib.run(frames_np, batch_size=lib_batch), dev, per, warmup=1, min_reps=2, max_reps=20)
+        say(f"library EfficientNet-Lite0 run(): {n_frames / median(t):,.1f} frames/s")
         flops = out["flops"]["efficientnet-lite0"]["per_frame"]
         fps = n_frames / median(t)
         bytes_frame = 3 * px * px + (1280 + 1000) * 4
@@ -417,7 +437,16 @@ def step_vsvae(args, dev: torch.device) -> dict:
                  "data_seconds": time.perf_counter() - t0, "data_bytes_on_device": data.nbytes,
                  "data_storage": DeviceFeatureSet.__doc__.split("\n\n")[0].replace("\n", " "),
                  "fit_fp32_bytes_needed": _fp32_bytes_per_row(dims) * n,
+                 "fit_note": ("reach.represent.train.fit holds every split's features on the device as float32 "
+                              "(fit_fp32_bytes_needed), built first as host numpy arrays by prepare(): at the paper's "
+                              "widths and 518,303 videos that is more than the GPU machine's 128 GiB of host memory "
+                              "and, with the model, optimiser and activations, about the whole card; this benchmark "
+                              "keeps the set on the device in bfloat16 instead and times fit()'s own step (below) "
+                              "on it; fit_check runs fit() itself on a small set"),
+                 "tf32": {"cudnn_allow_tf32 (LSTMs in the fp32 mode)": torch.backends.cudnn.allow_tf32,
+                          "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32},
                  "steps_per_epoch": steps_per_epoch, "modes": {}}
+    say(f"feature set: {n:,} rows, {data.nbytes / 2**30:.2f} GiB on {dev}")
     model0 = tr.build_model(dims, cfg)
     out["widths"] = model0.widths.to_dict()
     out["n_parameters"] = n_parameters(model0)
@@ -432,6 +461,7 @@ def step_vsvae(args, dev: torch.device) -> dict:
 
     flops_step = count_flops(fwd_bwd) * cfg.batch_size / 8
     out["flops_per_step"] = flops_step
+    say(f"VS-VAE: {out['n_parameters']:,} parameters, {flops_step / 1e9:.3g} GFLOP per step")
     out["flops_method"] = "FlopCounterMode on the CPU, forward + Eq. 16 + backward on 8 rows, x batch/8"
     n_par = out["n_parameters"]
     del m_cpu, b8
@@ -489,6 +519,8 @@ def step_vsvae(args, dev: torch.device) -> dict:
             **ratios(flops_step / step_s, bytes_step / step_s),
             "peak_mem_bytes": pm, "peak_mem_minus_data_bytes": None if pm is None else pm - base_mem,
             "train_loss_first": losses[0], "train_loss_last20_mean": float(np.mean(losses[-20:]))}
+        say(f"VS-VAE {mode}: {step_s * 1e3:.2f} ms/step over {len(t)} steps, epoch {epoch_s:,.1f} s")
+        save_partial(out)
         del model, opt, ema
     # bf16 vs fp32: the same weights, rows and noise draws; Eq. 16 terms through the library's evaluate_loss
     model = copy.deepcopy(model0).to(dev)
@@ -506,6 +538,7 @@ def step_vsvae(args, dev: torch.device) -> dict:
     n_fit = 200 if dry else 2_000
     host = _vsvae_data_host(dims, n_fit)
     cfg_fit = tr.VSVAEConfig(**{**cfg.__dict__, "max_epochs": 1, "amp": True})
+    say("fit() check")
     res = tr.fit(host, cfg_fit, device=str(dev))
     steps = math.ceil(len(host.rows("train")) / cfg.batch_size)
     out["fit_check"] = {
@@ -568,13 +601,15 @@ def step_deepiv(args, dev: torch.device) -> dict:
     calib = (time.perf_counter() - tic) * n / m        # ~ seconds of one epoch per stage at n rows (an overestimate)
     left = args.budget * 0.85 - (time.perf_counter() - start)
     epochs = 1 if dry else int(max(1, min(3, left / 2 / max(calib, 1e-9))))
+    say(f"Deep IV calibration: ~{calib:.1f} s per epoch of both stages at {n:,} rows -> {epochs} epochs per stage")
     out["calibration"] = {"rows": m, "projected_s_one_epoch_each_stage": calib, "epochs_per_stage_chosen": epochs}
+    save_partial(out)
     bytes_row = 4 * (width + 3)                          # t, z, x, y read once per epoch
     for loss in ("unbiased", "biased"):
         left = args.budget * 0.9 - (time.perf_counter() - start)
-        if loss != "unbiased" and left < 1.2 * epochs * calib:
-            out["fits"][loss] = {"status": f"skipped: {left:.0f} s of the step budget left, ~{epochs * calib:.0f} s "
-                                           "needed"}
+        need = out["fits"].get("unbiased", {}).get("wall_s", epochs * calib)   # the biased fit costs about the same
+        if loss != "unbiased" and not dry and left < 1.1 * need:
+            out["fits"][loss] = {"status": f"skipped: {left:.0f} s of the step budget left, ~{need:.0f} s needed"}
             continue
         cfg = DeepIVConfig(device=str(dev), seed=0, loss=loss, max_epochs=epochs, first_stage_max_epochs=epochs)
         sync(dev)
@@ -598,6 +633,9 @@ def step_deepiv(args, dev: torch.device) -> dict:
                           "achieved_flop_s": fs, "floor_byte_s": byte_s, **ratios(fs, byte_s)}
         rec["per_member_s_100_epochs_per_stage"] = 100 * (rec["first"]["s_per_epoch"] + rec["second"]["s_per_epoch"])
         out["fits"][loss] = rec
+        say(f"Deep IV {loss}: {rec['first']['s_per_epoch']:.2f} + {rec['second']['s_per_epoch']:.2f} s/epoch, "
+            f"{wall:.1f} s wall")
+        save_partial(out)
     out["per_member_note"] = ("projection: 100 epochs per stage (Web Appendix C's maximum; early stopping ends most "
                               "fits sooner) x the measured seconds per epoch; an assumption, not a measurement")
     return out
@@ -608,7 +646,8 @@ def step_cuda_tests(args, dev: torch.device) -> dict:
     """pytest -m cuda tests/test_cuda.py (CUDA against CPU within stated tolerances; they skip without CUDA)."""
     import re
 
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-m", "cuda", "-p", "no:cacheprovider", "tests/test_cuda.py"]
+    cmd = [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "pytest", "-q", "-rs", "-m", "cuda",
+           "-p", "no:cacheprovider", "tests/test_cuda.py"]
     env = dict(os.environ)
     if args.dry_run:      # rehearse the tests' code paths CPU against CPU (tests/test_cuda.py, DEVICE)
         env["REACH_CUDA_TEST_DEVICE"] = "cpu"
@@ -618,7 +657,8 @@ def step_cuda_tests(args, dev: torch.device) -> dict:
     counts = {k: int(m.group(1)) for k in ("passed", "failed", "skipped", "error")
               for m in [re.search(rf"(\d+) {k}", lines[-1] if lines else "")] if m}
     out = {"command": " ".join(cmd[2:]), "pytest_rc": p.returncode,
-           "test_device": env.get("REACH_CUDA_TEST_DEVICE", "cuda"), "summary": lines[-1].strip("= ") if lines else None,
+           "test_device": env.get("REACH_CUDA_TEST_DEVICE", "cuda"),
+           "summary": lines[-1].strip("= ") if lines else None,
            **counts, "skip_reasons": [ln for ln in text.splitlines() if ln.startswith("SKIPPED")],
            "output_tail": text[-4000:]}
     if p.returncode != 0:
@@ -642,13 +682,20 @@ def merge(parts: Path, out_path: Path) -> dict:
         if p.exists():
             steps[name] = json.loads(p.read_text())
             steps[name]["rc"] = rc
+            if steps[name].get("status") == "partial":
+                steps[name]["error"] = (f"killed at its hard limit (rc {rc}) after "
+                                        f"{steps[name].get('seconds', 0):.0f} s: the figures measured before are kept")
             if name != "cuda_tests":
                 dry = steps[name].get("dry_run", dry)
+        elif rc is None:
+            steps[name] = {"status": "not run", "rc": None, "error": "not among the steps asked for (--only)"}
         else:
             why = "step budget exceeded (killed by timeout)" if rc in (124, 137) else "no output"
             steps[name] = {"status": "missing", "rc": rc, "error": why}
     env = steps.get("env", {})
-    doc = {"format": FORMAT, "dry_run": bool(dry), "label": DRY_LABEL if dry else "measured on the GPU named in gpu",
+    measured = any(st.get("status") == "ok" for st in steps.values())
+    label = DRY_LABEL if dry else ("measured on the GPU named in gpu" if measured else "nothing measured")
+    doc = {"format": FORMAT, "dry_run": bool(dry), "label": label,
            "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "gpu": (env.get("gpu") or {}) | {"nvidia_smi_L": env.get("nvidia_smi_L"),
                                             "nvidia_smi_query": env.get("nvidia_smi_query")},
@@ -683,7 +730,8 @@ def print_summary(doc: dict) -> None:
               f"(data {_fmt(v['data_bytes_on_device'] / 2**30)} GiB), "
               f"{_fmt(r['share_bf16_peak'])} of bf16 peak")
     if "loss_bf16_vs_fp32" in v:
-        print(f"  vsvae loss bf16 vs fp32: relative difference {_fmt(v['loss_bf16_vs_fp32']['relative_difference']['loss'])}")
+        rel = v["loss_bf16_vs_fp32"]["relative_difference"]["loss"]
+        print(f"  vsvae loss bf16 vs fp32: relative difference {_fmt(rel)}")
     if "fit_check" in v:
         fc = v["fit_check"]
         print(f"  vsvae fit() epoch on {fc['rows']} rows: {_fmt(fc['epoch_s_fit'])} s vs "
@@ -721,15 +769,18 @@ def main() -> None:
     if args.step == "merge":
         merge(args.parts, args.out)
         return
-    dev = pick_device(args.dry_run)
     torch.manual_seed(0)
     tic = time.perf_counter()
     rec: dict = {"step": args.step, "dry_run": args.dry_run, "label": DRY_LABEL if args.dry_run else "measured",
-                 "budget_s": args.budget, "device": str(dev)}
+                 "budget_s": args.budget}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    PARTIAL.update(path=args.out, rec=rec)
     try:
+        dev = pick_device(args.dry_run)
+        rec["device"] = str(dev)
         rec |= STEPS[args.step](args, dev)
         rec["status"] = "ok"
-    except Exception as e:  # noqa: BLE001 (the JSON records any failure; the exit code says so too)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 (the JSON records any failure; the exit code says so too)
         rec["status"] = "error"
         rec["error"] = f"{type(e).__name__}: {e}"[:4000]
         rec["traceback"] = traceback.format_exc()[-3000:]

@@ -166,7 +166,7 @@ class GpuBench:
 
     def ok(self, step: str) -> dict | None:
         st = self.steps.get(step, {})
-        return st if st.get("status") == "ok" else None
+        return st if st.get("status") in ("ok", "partial") else None   # partial: killed at its limit, figures kept
 
     @property
     def gpu_name(self) -> str:
@@ -233,7 +233,8 @@ class GpuBench:
             if f.get("status") != "ok":
                 continue
             for stage in ("first", "second"):
-                row(f"Deep IV {loss} loss, {stage} stage ({d['rows']:,} rows)", f"{f[stage]['s_per_epoch']:,.3g} s/epoch",
+                row(f"Deep IV {loss} loss, {stage} stage ({d['rows']:,} rows)",
+                    f"{f[stage]['s_per_epoch']:,.3g} s/epoch",
                     f[stage]["achieved_flop_s"], f[stage]["floor_byte_s"])
         return lines
 
@@ -259,12 +260,15 @@ class GpuBench:
         if v:
             bf, fp = v["modes"].get("bf16", {}), v["modes"].get("fp32", {})
             gib = 2 ** 30
-            mem = ", ".join(f"{m} peak {r['peak_mem_bytes'] / gib:,.1f} GiB (data {v['data_bytes_on_device'] / gib:,.1f})"
+            data_gib = v["data_bytes_on_device"] / gib
+            mem = ", ".join(f"{m} peak {r['peak_mem_bytes'] / gib:,.1f} GiB (data {data_gib:,.1f})"
                             for m, r in (("bf16", bf), ("fp32", fp)) if r.get("peak_mem_bytes"))
-            print(f"  VS-VAE: epoch {bf.get('epoch_s', float('nan')):,.1f} s bf16 / {fp.get('epoch_s', float('nan')):,.1f}"
+            nan = float("nan")
+            rel = v.get("loss_bf16_vs_fp32", {}).get("relative_difference", {}).get("loss", nan)
+            print(f"  VS-VAE: epoch {bf.get('epoch_s', nan):,.1f} s bf16 / {fp.get('epoch_s', nan):,.1f}"
                   f" s fp32 on {v['rows']:,} rows; {mem or 'peak memory not measured (CPU)'}; Eq. 16 loss bf16 vs fp32 "
-                  f"relative difference {v['loss_bf16_vs_fp32']['relative_difference']['loss']:.2e}; fit() in float32 "
-                  f"would hold {v['fit_fp32_bytes_needed'] / 1e9:,.1f} GB of features on the device")
+                  f"relative difference {rel:.2e}; fit() in float32 would hold "
+                  f"{v['fit_fp32_bytes_needed'] / 1e9:,.1f} GB of features on the device")
         print()
 
 
@@ -390,7 +394,8 @@ def main() -> None:
             print("no finished run found (this checkout's results/ or /tmp/reach-scale-*; or --run DIR): the CPU "
                   "stages' table needs one, so only the GPU section is shown.")
             return
-        raise SystemExit("error: no finished run found (this checkout's results/ or /tmp/reach-scale-*); give --run DIR")
+        raise SystemExit("error: no finished run found (this checkout's results/ or /tmp/reach-scale-*); "
+                         "give --run DIR")
     rules = sorted({k for r in runs for k in r.rules}, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k))
 
     print("runs measured (benchmark TSVs):")
@@ -399,8 +404,9 @@ def main() -> None:
     if bench is not None:
         print(f"GPU rules on a GPU: from {args.gpu_benchmarks} ({bench.tag}); sources per rule below the table")
     else:
-        print(f"GPU rules on a GPU: {'from ' + str(args.gpu_benchmarks) if gpu_run else NOT_MEASURED + ' (no GPU lent; '}"
-              f"{'' if gpu_run else 'their CPU-fallback costs, measured here, are shown instead)'}")
+        where = f"from {args.gpu_benchmarks}" if gpu_run else (
+            NOT_MEASURED + " (no GPU lent; their CPU-fallback costs, measured here, are shown instead)")
+        print(f"GPU rules on a GPU: {where}")
     print(f"target: {args.videos:,} videos, shards of {args.videos_per_shard:,} videos "
           f"({math.ceil(args.videos / args.videos_per_shard)} shards), nodes of {args.cores_per_node} cores + "
           f"{args.gpus_per_node} GPU\n")
