@@ -55,7 +55,10 @@ rule encode_representations:
         modalities=FEATURE_MODALITIES,
         device=REPR["device"],
         code=package_digest("represent", "features/store.py"),
-    threads: 2
+    # one thread, like train_vsvae before it: a rule starts only when its threads are free at once, and when
+    # train_vsvae ends it frees one core while one-thread simulation jobs keep taking the other, so a two-thread rule
+    # here waited for the simulations (272 s behind 95 of them in a tiny-world run; docs/scale.md, scheduling)
+    threads: 1
     resources:
         mem_mb=8000,
     conda:
