@@ -190,24 +190,38 @@ def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs,
         z_resid = z - z_hat
         groups = _strata(z_hat[:, 0], n_strata)
         z_given_x_r2 = float(1.0 - np.sum(z_resid[:, 0] ** 2) / np.sum((z[:, 0] - z[:, 0].mean()) ** 2))
+        # distillation (Liu et al. 2022): the statistic is the held-out R^2 of the model of e~ = e^ - E^[e^|x]
+        # (cross-fitted) from (x, z), so that z's use as a proxy of x -- which the permuted z* lacks as far as
+        # E^[z|x] errs -- is left with little to explain; it is 0 in expectation under H0 up to products of errors
+        e_dist = e - _instrument_given_covariates(x, e[:, None], seed, n_folds, model_kwargs)[:, 0]
+
+        def statistic(zz: np.ndarray) -> float:
+            f = np.column_stack([x, zz])
+            return float(1.0 - _held_out_loss(e_dist[tr], f[tr], e_dist[te], f[te], seed, model_kwargs).mean()
+                         / np.mean(e_dist[te] ** 2))
 
         def draw() -> np.ndarray:
             return z_hat + z_resid[_permute_within(groups, rng)]
+        observed = statistic(z)
     else:
         z_given_x_r2 = float("nan")
 
+        def statistic(zz: np.ndarray) -> float:
+            return float(1.0 - loss_for(zz).mean() / loss0)
+
         def draw() -> np.ndarray:
             return z[rng.permutation(n)]
+        observed = gamma
 
-    def permutation_p(null_gamma: np.ndarray) -> float:
-        return float((1 + np.sum(null_gamma >= gamma)) / (1 + null_gamma.size)) if null_gamma.size else float("nan")
+    def permutation_p(stat: float, null_stat: np.ndarray) -> float:
+        return float((1 + np.sum(null_stat >= stat)) / (1 + null_stat.size)) if null_stat.size else float("nan")
 
-    null_gamma = np.array([1.0 - loss_for(draw()).mean() / loss0 for _ in range(n_permutations)])
-    p_value = permutation_p(null_gamma)
+    null_gamma = np.array([statistic(draw()) for _ in range(n_permutations)])
+    p_value = permutation_p(observed, null_gamma)
     extra = {}
     if compare_marginal and null != "marginal":
         marginal = np.array([1.0 - loss_for(z[rng.permutation(n)]).mean() / loss0 for _ in range(n_permutations)])
-        extra = {"p_value_marginal": permutation_p(marginal),
+        extra = {"p_value_marginal": permutation_p(gamma, marginal),
                  "gamma_permutation_mean_marginal": float(marginal.mean()) if marginal.size else float("nan")}
 
     diff = loss_x - loss_xz                                                       # > 0 where z helps beyond x
@@ -223,7 +237,9 @@ def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs,
     else:
         ci = ci_beyond = [float("nan"), float("nan")]
     return {"gamma": gamma, "gamma_ci_low": ci[0], "gamma_ci_high": ci[1], "ci_level": ci_level,
-            "p_value": p_value, "null": null,
+            "p_value": p_value, "null": null, "statistic": observed,
+            "statistic_name": ("held-out R^2 of e^ - E^[e^|x] from (x, z)" if null == "conditional"
+                               else "gamma (Eq. 7)"),
             "method": ("conditional permutation of z given x (residual of cross-fitted E^[z|x] permuted within "
                        f"{n_strata} strata)" if null == "conditional" else "marginal permutation of z"),
             "gamma_x_only": gamma_x, "gamma_beyond_x": float(diff.mean() / loss0),
