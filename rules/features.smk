@@ -165,6 +165,9 @@ rule post_statistics:
         code=package_digest("features/post.py", "features/store.py"),
     conda:
         "../environment.yml"
+    # the causal design reads it: without a priority it waited 481 s behind 16 simulation jobs in a tiny-world run,
+    # holding the causal fit 149 s after r was ready (docs/scale.md, scheduling)
+    priority: 50
     log:
         "results/logs/post_statistics.log",
     benchmark:

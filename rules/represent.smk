@@ -97,7 +97,7 @@ rule validate_representations:
         probe_max_columns=REPR_EVAL["probe_max_columns"],
         seed=config["seed"],
         code=package_digest("represent", "features/probe.py", "features/store.py"),
-    threads: 2
+    threads: 1  # two threads waited 220 s for two free cores in a tiny-world run; one waited 35 s
     resources:
         mem_mb=8000,
     conda:
