@@ -12,7 +12,7 @@ import pandas as pd
 from reach.growth import stage1 as s1
 from reach.growth.diagnostics import bayes_r2
 from reach.growth.figures import stage1_figure
-from reach.logs import log_run_header, setup_logging
+from reach.logs import log_run_header, setup_logging, stderr_to_log
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "fit_growth_model")
@@ -35,9 +35,12 @@ log.info("Stan backend: %s (requested %s); method %s", backend, p.backend, p.met
 chains = int(p.chains)
 inits = s1.initial_values(panel, data, chains, int(p.seed))
 os.environ.setdefault("STAN_NUM_THREADS", str(smk.threads))
-fit = s1.fit_stan(data, inits, backend=backend, method=p.method, chains=chains, warmup=int(p.warmup),
-                  samples=int(p.samples), adapt_delta=float(p.adapt_delta), max_treedepth=int(p.max_treedepth),
-                  seed=int(p.seed), parallel_chains=int(smk.threads))
+# stanc's notes (e.g. "parameter ... has no priors ... may be a false positive": the priors' scales are data) and the
+# sampler's progress go to this rule's log, not the console
+with stderr_to_log(log, f"{backend} build and sampling output"):
+    fit = s1.fit_stan(data, inits, backend=backend, method=p.method, chains=chains, warmup=int(p.warmup),
+                      samples=int(p.samples), adapt_delta=float(p.adapt_delta), max_treedepth=int(p.max_treedepth),
+                      seed=int(p.seed), parallel_chains=int(smk.threads))
 log.info("sampling took %.1f s; divergences %d, max-treedepth hits %d, mean leapfrog steps %.1f, step size %.3g",
          fit.seconds, fit.divergences, fit.max_treedepth_hits, fit.mean_leapfrog, fit.mean_stepsize)
 summary = s1.summaries(panel, fit)

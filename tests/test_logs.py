@@ -21,7 +21,7 @@ def test_run_header_says_device_extractor_and_source():
         "ran on cpu, 1 thread: musicnn MTT_musicnn (offline substitute)"
     assert run_header("cuda:0 (NVIDIA H200)", "VGG-19 (vgg19.h5)", "paper", threads=4) == \
         "ran on cuda:0 (NVIDIA H200), 4 threads: VGG-19 (vgg19.h5) (paper model)"
-    assert run_header("cpu") == "ran on cpu: no model"
+    assert run_header("cpu") == "ran on cpu: no pretrained model"
     with pytest.raises(ValueError, match="offline"):
         run_header("cpu", "GloVe", "offline")
     with pytest.raises(ValueError, match="without an extractor"):
@@ -102,3 +102,28 @@ def test_tensorflow_feature_path_prints_no_start_up_noise_on_a_cpu_machine(tmp_p
     assert out.stdout.startswith("OK cpu cpu (2, 4) (2, 3)"), out.stdout
     noisy = [line for line in out.stderr.splitlines() if any(n in line for n in NOISE)]
     assert not noisy, "\n".join(noisy)
+
+
+def test_stderr_to_log_moves_tool_output_into_the_rule_log(tmp_path, capfd):
+    from reach.logs import setup_logging, stderr_to_log
+
+    log = setup_logging(tmp_path / "rule.log", "fit_rule")
+    with stderr_to_log(log, "stan output"):
+        os.write(2, b"Warning: The parameter a has no priors.\n")
+        print("Sampling: 100%", file=sys.stderr)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    assert capfd.readouterr().err == ""
+    text = (tmp_path / "rule.log").read_text()
+    assert "stan output:\nWarning: The parameter a has no priors.\nSampling: 100%" in text
+
+
+def test_stderr_to_log_shows_the_output_on_the_console_when_the_block_fails(tmp_path, capfd):
+    from reach.logs import setup_logging, stderr_to_log
+
+    log = setup_logging(tmp_path / "rule.log", "fit_rule")
+    with pytest.raises(RuntimeError):
+        with stderr_to_log(log, "stan output"):
+            os.write(2, b"Error: chain 1 failed\n")
+            raise RuntimeError("sampling failed")
+    assert "Error: chain 1 failed" in capfd.readouterr().err

@@ -60,7 +60,7 @@ def run_header(device: str, extractor: str | None = None, model_source: str | No
     if extractor is not None and model_source not in MODEL_SOURCES:
         raise ValueError(f"model_source must be one of {sorted(MODEL_SOURCES)}, not {model_source!r}")
     where = f"ran on {device}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
-    what = f"{extractor} ({MODEL_SOURCES[model_source]})" if extractor else "no model"
+    what = f"{extractor} ({MODEL_SOURCES[model_source]})" if extractor else "no pretrained model"
     return f"{where}: {what}"
 
 
@@ -76,6 +76,36 @@ def nvidia_gpu_present() -> bool:
     """Whether this machine exposes an NVIDIA GPU (a /dev/nvidia<N> device node, as the driver and container
     runtimes create). Looked up without initialising CUDA."""
     return any(re.fullmatch(r"nvidia\d+", p.name) for p in Path("/dev").glob("nvidia*"))
+
+
+@contextlib.contextmanager
+def stderr_to_log(logger: logging.Logger, label: str) -> Iterator[None]:
+    """Capture file descriptor 2 for the block (a third-party tool's chatter: compiler notes, sampler progress) and
+    write it to `logger` at INFO, prefixed by `label`, instead of the console. Nothing is dropped: the text is in the
+    rule's log, and when the block raises it is also written back to stderr beside the traceback."""
+    sys.stderr.flush()
+    saved, saved_py = os.dup(2), sys.stderr
+    failed = False
+    with tempfile.TemporaryFile(mode="w+b") as buf:
+        os.dup2(buf.fileno(), 2)
+        sys.stderr = open(os.dup(buf.fileno()), "w", encoding="utf-8", errors="replace", buffering=1)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stderr.close()
+            sys.stderr = saved_py
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            text = buf.read().decode("utf-8", "replace").rstrip()
+            if text:
+                logger.info("%s:\n%s", label, text)
+                if failed:
+                    sys.stderr.write(text + "\n")
+                    sys.stderr.flush()
 
 
 def tf_noise_patterns(gpu_present: bool) -> tuple[str, ...]:
