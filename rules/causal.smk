@@ -36,7 +36,7 @@ rule train_causal:
         seed=config["seed"],
         code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
                             "causal/training.py", "causal/response.py", "causal/design.py", "ema.py"),
-    threads: 2
+    threads: 1  # a 2-thread job never finds 2 free cores while 1-thread jobs keep arriving (docs/scale.md)
     resources:
         gpu=lambda wc: int(wc.estimator == "deepiv"),
         mem_mb=8000,
@@ -69,9 +69,10 @@ rule estimate_fei:
         epsilon=CAUSAL["fei_epsilon"],
         code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
                             "causal/response.py", "causal/design.py", "causal/fei.py"),
-    threads: 2
+    threads: 1  # a 2-thread job never finds 2 free cores while 1-thread jobs keep arriving (docs/scale.md)
     conda:
         "../environment.yml"
+    priority: 50
     log:
         "results/logs/estimate_fei/{estimator}.log",
     benchmark:
@@ -137,7 +138,7 @@ rule iv_validity:
         validity=CAUSAL["validity"],
         seed=config["seed"],
         code=package_digest("causal/validity.py", "causal/design.py"),
-    threads: 2
+    threads: 1  # a 2-thread job never finds 2 free cores while 1-thread jobs keep arriving (docs/scale.md)
     conda:
         "../environment.yml"
     log:

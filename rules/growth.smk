@@ -34,7 +34,8 @@ rule fit_growth_model:
         ig_scale=GROWTH["ig_scale"],
         seed=config["seed"],
         code=package_digest("growth"),
-    threads: 2
+    threads: 1  # keeps the critical path moving on 2 cores (docs/scale.md)
+    priority: 50
     resources:
         mem_mb=6000,
         runtime=30,
@@ -67,7 +68,8 @@ rule predict_growth_residuals:
         device=GROWTH["stage2"]["device"],
         seed=config["seed"],
         code=package_digest("growth"),
-    threads: 2
+    threads: 1  # keeps the critical path moving on 2 cores (docs/scale.md)
+    priority: 50
     resources:
         gpu=1,
         mem_mb=4000,

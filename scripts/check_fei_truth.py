@@ -10,10 +10,11 @@ from reach.causal.fei import TIER_NAMES
 from reach.causal.figures import truth_figure
 from reach.causal.truth import band_coverage, curve_error, data_support, true_fei_on_grid
 from reach.causal.validity import iv_validity
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "check_fei_truth")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos)
 ids = videos["video_id"].astype(str).to_numpy()

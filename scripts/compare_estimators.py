@@ -11,10 +11,11 @@ import pandas as pd
 from reach.causal.estimator import LABELS
 from reach.causal.fei import TIER_NAMES, campaign_shapes
 from reach.causal.truth import curve_error, data_support, true_fei_on_grid
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "compare_estimators")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos)
 ids = videos["video_id"].astype(str).to_numpy()

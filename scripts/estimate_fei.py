@@ -7,10 +7,11 @@ import pandas as pd
 from reach.causal.estimator import load_model
 from reach.causal.design import build_design
 from reach.causal.fei import fei_central_difference
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "estimate_fei")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:

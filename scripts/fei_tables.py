@@ -11,10 +11,11 @@ from reach.causal.fei import (TIER_NAMES, bootstrap_draws, bootstrap_mean_curve,
                               counterfactual_prediction, naive_curve, tier_averages)
 from reach.causal.figures import average_figure, campaigns_figure, grouped_figure, naive_figure
 from reach.causal.selection import campaign_impressions_curve
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "fei_tables")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 with np.load(smk.input.members, allow_pickle=False) as d:
     members = {k: d[k] for k in d.files}

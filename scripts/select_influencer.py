@@ -6,10 +6,11 @@ import pandas as pd
 
 from reach.causal.figures import heatmap_figure
 from reach.causal.selection import campaign_impressions_curve, optimal_influencer, selection_heatmap
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "select_influencer")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params.selection
 campaigns = pd.read_csv(smk.input.campaigns, sep="\t")
 match = campaigns.loc[campaigns["slug"] == smk.wildcards.campaign, "hashtag"]

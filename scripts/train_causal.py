@@ -11,14 +11,16 @@ import pandas as pd
 
 from reach.causal.design import build_design
 from reach.causal.estimator import LABELS, fit_estimator, make_config
-from reach.causal.training import bootstrap_split
-from reach.logs import setup_logging
+from reach.causal.training import bootstrap_split, resolve_device
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 member = int(smk.wildcards.member)
 estimator = str(smk.wildcards.estimator)
 log = setup_logging(smk.log[0], f"train_causal[{estimator}, {member}]")
 p = smk.params
+device = str(resolve_device(p.config.get("device", "auto"))) if estimator == "deepiv" else "cpu (numpy)"
+log_run_header(log, device, extractor=LABELS[estimator], threads=smk.threads)
 videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:
     post = {k: d[k] for k in d.files}
