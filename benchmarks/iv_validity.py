@@ -32,8 +32,9 @@ invalid designs (h^ = h + d(x) as in the first design, so only the instrument is
                          much of the violation (just what Deep IV fitted with z would do), so power is low.
 
 Per dataset one call of iv_validity(..., compare_marginal=True) runs both tests on the same held-out split and
-model: the old null permutes z across rows, the new one permutes z's residual on a cross-fitted E^[z|x] within strata
-(reach.causal.validity); the paired-t column is the one-sided paired t-test of the held-out losses of the x-only and
+model: the old null permutes z across rows (statistic gamma on e^); the new one permutes z's residual on a cross-fitted
+E^[z|x] within strata, with the distilled statistic (held-out R^2 of e^ - E^[e^|x] from (x, z - E^[z|x]);
+reach.causal.validity); the paired-t column is the one-sided paired t-test of the held-out losses of the x-only and
 (x, z) models. Printed: per design and
 null, the rejection rate at 5% with its binomial 95% interval, mean gamma, mean runtime per dataset.
 
