@@ -43,15 +43,6 @@ CONTEXT_KEYS = ("_hashtag", "_rank", "_hashtag_trending", "_scraped_at")
 _MISSING = object()
 
 
-def _get(record: dict, path: str) -> Any:
-    cur: Any = record
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return _MISSING
-        cur = cur[part]
-    return cur
-
-
 _KIND_TYPES = {"int": (int,), "number": (int, float), "str": (str,), "bool": (bool,), "list": (list,),
                "dict": (dict,)}
 
