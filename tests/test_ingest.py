@@ -575,3 +575,11 @@ def test_parallel_parsing_gives_the_same_outputs(scrape):
     pd.testing.assert_frame_equal(one.daily_plays, two.daily_plays)
     pd.testing.assert_frame_equal(one.value_sources, two.value_sources)
     assert one.rejected == two.rejected and one.summary == two.summary
+
+
+def test_a_folder_whose_every_video_is_refused_is_an_error(scrape):
+    rec = video(51)
+    scrape.track(rec, days=5)
+    scrape.media(rec["id"])
+    with pytest.raises(IngestError, match="every video"):
+        ingest(scrape.write())

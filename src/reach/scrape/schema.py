@@ -305,9 +305,12 @@ def validate_item(record: Any, users: dict | None = None, user_stats: dict | Non
         return None, reason
     if not SAFE_UNIQUE_ID.match(unique_id):
         return None, "unsafe_id:author.uniqueId has characters outside [A-Za-z0-9_.]"
-    music_id, reason = as_id(music_id, "music.id", (music.get("id_str"),))
-    if reason:
-        return None, reason
+    if type(music_id) is str and not SAFE_ID.match(music_id):
+        pass  # a music id is data, never a path: kept as written
+    else:
+        music_id, reason = as_id(music_id, "music.id", (music.get("id_str"),))
+        if reason:
+            return None, reason
     if not valid_hashtag(hashtag):
         return None, "invalid_hashtag:_hashtag is empty, too long or has control/space characters"
     if video_count < 1:
