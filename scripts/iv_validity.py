@@ -9,10 +9,11 @@ import pandas as pd
 
 from reach.causal.design import build_design
 from reach.causal.validity import first_stage_strength, iv_validity
-from reach.logs import setup_logging
+from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "iv_validity")
+log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
 videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:
