@@ -247,7 +247,8 @@ def _iv_validity(residual, x, z, seed, n_permutations, test_share, model_kwargs,
             "statistic_name": ("held-out R^2 of e^ - E^[e^|x] from (x, z - E^[z|x])" if null == "conditional"
                                else "gamma (Eq. 7)"),
             "method": ("conditional permutation of z given x (residual of cross-fitted E^[z|x] permuted within "
-                       f"{n_strata} strata)" if null == "conditional" else "marginal permutation of z"),
+                       f"{n_strata} strata), distilled statistic" if null == "conditional"
+                       else "marginal permutation of z"),
             "gamma_x_only": gamma_x, "gamma_beyond_x": float(diff.mean() / loss0),
             "gamma_beyond_x_ci_low": ci_beyond[0], "gamma_beyond_x_ci_high": ci_beyond[1],
             "p_value_paired": p_paired, "z_given_x_r2": z_given_x_r2,
