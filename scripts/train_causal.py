@@ -20,7 +20,8 @@ estimator = str(smk.wildcards.estimator)
 log = setup_logging(smk.log[0], f"train_causal[{estimator}, {member}]")
 p = smk.params
 device = str(resolve_device(p.config.get("device", "auto"))) if estimator == "deepiv" else "cpu (numpy)"
-log_run_header(log, device, extractor=LABELS[estimator], threads=smk.threads)
+log_run_header(log, device, threads=smk.threads)
+log.info("estimator: %s", LABELS[estimator])
 videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:
     post = {k: d[k] for k in d.files}
