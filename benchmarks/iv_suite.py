@@ -141,7 +141,8 @@ def main() -> None:
                     extra = {"chosen": f"q={model.info['components']} pen={model.info['penalty']:g}"}
                 elif method in ("deepiv", "direct"):
                     cfg = DeepIVConfig(**{**deepiv_cfg, "seed": seed})
-                    model = fit_deepiv(d.t, d.z, d.x, d.y, cfg) if method == "deepiv" else fit_direct(d.t, d.x, d.y, cfg)
+                    model = (fit_deepiv(d.t, d.z, d.x, d.y, cfg) if method == "deepiv"
+                             else fit_direct(d.t, d.x, d.y, cfg))
                     predict, grid_fn = model.predict, model.predict_grid
                 elif method == "2sls":
                     predict = fit_2sls(d)

@@ -15,7 +15,8 @@ which h and its t-shape may vary.
 Stage 1: m(z, x) = ridge regression on [1, B(z_j) for each instrument, x, B(z) (x) w(x)], cross-fitted over
 `cross_fit_folds` folds so that every row's control v^ = t - m^(z, x) comes from a fit that did not see it.
 Stage 2: y on [1, B(t), B(t) (x) w(x), x, w(x), B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
-part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x)) with a(x) = x . d + w(x) . e), rho(v) = B(v) . beta, and
+part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x)) with a(x) = x . d + w(x) . e),
+rho(v) = B(v) . beta, and
 h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty and the number of components
 (from `component_grid`, capped by the columns of x) are chosen per data set by the held-out squared error of stage 2
 (the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
@@ -37,14 +38,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reach.causal.response import RCS_KNOT_QUANTILES
-from reach.causal.training import Scaler, check_inputs, json_default
+from reach.causal.training import JsonConfig, Scaler, check_inputs, json_default
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ METADATA_KEY = "reach_cfiv"
 
 
 @dataclass
-class ControlFunctionConfig:
+class ControlFunctionConfig(JsonConfig):
     """CF-IV hyper-parameters; the penalty and the number of components are chosen per data set (module doc)."""
 
     response_knots: int = 5                   # knots of B(t) in h (3-7)
@@ -76,7 +77,8 @@ class ControlFunctionConfig:
                 raise ValueError(f"ControlFunctionConfig.{name} must be one of {sorted(RCS_KNOT_QUANTILES)}, "
                                  f"not {getattr(self, name)}")
         if not self.component_grid or min(self.component_grid) < 0:
-            raise ValueError(f"ControlFunctionConfig.component_grid must be non-negative integers: {self.component_grid}")
+            raise ValueError(f"ControlFunctionConfig.component_grid must be non-negative integers: "
+                             f"{self.component_grid}")
         if not self.penalty_grid or min(self.penalty_grid) <= 0:
             raise ValueError(f"ControlFunctionConfig.penalty_grid must be positive: {self.penalty_grid}")
         if self.component_knots != 0 and self.component_knots not in RCS_KNOT_QUANTILES:
@@ -84,16 +86,6 @@ class ControlFunctionConfig:
         if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0:
             raise ValueError(f"invalid ControlFunctionConfig: {self}")
 
-    def to_json(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "ControlFunctionConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown ControlFunctionConfig keys {sorted(unknown)}")
-        return cls(**d)
 
 
 # ----------------------------------------------------------------------------------------------- bases
@@ -264,7 +256,8 @@ class ControlFunctionModel:
         h = meta.get("history")
         return cls(ControlFunctionConfig.from_json(meta["config"]),
                    {k: Scaler.from_json(v) for k, v in meta["scalers"].items()}, a["response_knots"],
-                   a["control_knots"], _Components(a["directions"], a["components_scale"], a["components_knots"]), a["h_coef"],
+                   a["control_knots"], _Components(a["directions"], a["components_scale"], a["components_knots"]),
+                   a["h_coef"],
                    a["control_coef"], float(meta["h_offset"]),
                    pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}))
 

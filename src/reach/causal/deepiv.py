@@ -54,7 +54,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +63,9 @@ import torch
 from torch import nn
 
 from reach.causal.response import (RCS_KNOT_QUANTILES, RESPONSES, ResponseNet, ResponsePredictor, SplineResponseNet,
-                                   build_response, mlp,
-                                   restricted_cubic_basis, spline_knots)
-from reach.causal.training import (EarlyStopping, Scaler, batches, bootstrap_split, check_inputs, holdout_split,
-                                   json_default, resolve_device, seeded_run)
+                                   build_response, mlp, restricted_cubic_basis, spline_knots)
+from reach.causal.training import (EarlyStopping, JsonConfig, Scaler, batches, bootstrap_split, check_inputs,
+                                   holdout_split, json_default, resolve_device, seeded_run)
 from reach.ema import ParameterEMA
 
 __all__ = ["DeepIVConfig", "DeepIVModel", "MixtureDensityNet", "ResponseNet", "SplineResponseNet", "RCS_KNOT_QUANTILES",
@@ -77,7 +76,7 @@ log = logging.getLogger(__name__)
 FORMAT = "reach.deepiv/1"
 
 @dataclass
-class DeepIVConfig:
+class DeepIVConfig(JsonConfig):
     """Deep IV hyper-parameters (defaults follow Web Appendix C except lr; see the module docstring)."""
 
     n_components: int = 10                    # Gaussians in the first-stage mixture F(t | x, z)
@@ -124,16 +123,6 @@ class DeepIVConfig:
             raise ValueError(f"DeepIVConfig.response_knots must be one of {sorted(RCS_KNOT_QUANTILES)}, "
                              f"not {self.response_knots}")
 
-    def to_json(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "DeepIVConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown DeepIVConfig keys {sorted(unknown)}")
-        return cls(**d)
 
 
 # ----------------------------------------------------------------------------------------------- networks

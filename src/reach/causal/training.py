@@ -6,11 +6,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
+
+
+class JsonConfig:
+    """to_json / from_json for the estimators' config dataclasses (tuples as lists; unknown keys refused)."""
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, d: dict):
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}")
+        return cls(**d)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
