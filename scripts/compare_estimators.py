@@ -35,7 +35,7 @@ for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.in
     tab.insert(0, "estimator", name)
     tab["label"] = LABELS[name]
     tab["used_by_report"] = name == p.primary
-    tab["held_out_loss_member0"] = float(info.get("second_stage_val_loss", np.nan))
+    tab["held_out_loss_member0"] = float(info.get("second_stage_val_loss", np.nan))   # standardised y, both
     if smk.input.truth:
         true_fei = true_fei_on_grid(truth_grid, ids, grid)
         true_tab = campaign_shapes(true_fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv))

@@ -359,7 +359,9 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     history["chosen"] = (history["components"] == comps.directions.shape[1]) & (history["penalty"] == penalty)
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
-            "components": int(comps.directions.shape[1]), "penalty": penalty, "second_stage_val_loss": loss,
+            "components": int(comps.directions.shape[1]), "penalty": penalty,
+            # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
+            "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
             "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
     log.info("CF-IV: first stage cross-fitted R^2 %.3f; chose %d components and penalty %g (held-out loss %.4f); "
              "%d coefficients, %.2f s", first_r2, info["components"], penalty, loss, coef.size, info["seconds"])
