@@ -53,14 +53,10 @@ def strict_fp32():
 
 # ----------------------------------------------------------------------------------------------- Deep IV
 def linear_iv(n=1000, seed=3, slope=2.0):
-    """As tests/test_deepiv.py: y = slope t + x1 + 1.5u + noise, t = z + 0.5 x0 + u + noise (u confounds)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 3))
-    z = rng.normal(size=n)
-    u = rng.normal(size=n)
-    t = z + 0.5 * x[:, 0] + u + 0.3 * rng.normal(size=n)
-    y = slope * t + x[:, 1] + 1.5 * u + 0.3 * rng.normal(size=n)
-    return t, z, x, y
+    """tests/test_deepiv.py's design (u confounds t and y), smaller."""
+    from test_deepiv import linear_iv as design
+
+    return design(n=n, seed=seed, slope=slope)
 
 
 DEEPIV_SHORT = dict(seed=1, max_epochs=8, first_stage_max_epochs=8, patience=8, min_epochs=0, batch_size=128,
