@@ -103,6 +103,8 @@ def main() -> None:
                          + "; ".join(f"{k}={json.dumps(v)}" for k, v in DEFAULT_DEEPIV.items()))
     ap.add_argument("--no-infeasible", action="store_true", help="skip the two estimators handed the confounder")
     ap.add_argument("--no-cfiv", action="store_true", help="skip the control-function IV (series)")
+    ap.add_argument("--world", default="{}", type=json.loads,
+                    help='JSON of world-block overrides for every scenario, e.g. \'{"n_hashtags": 21}\'')
     args = ap.parse_args()
     variants = dict(args.deepiv) or dict(DEFAULT_DEEPIV)
     variants = {k: v for k, v in variants.items() if k != "none"}   # --deepiv none=... skips Deep IV
@@ -110,7 +112,7 @@ def main() -> None:
     deepiv_cfg = dict(config["causal"]["deepiv"])
     g = config["follower_grid"]
     grid = np.linspace(np.log(g["min_followers"]), np.log(g["max_followers"]), int(g["n"]))
-    base_spec = {k: v for k, v in config["world"].items() if k in WorldSpec.__dataclass_fields__}
+    base_spec = {k: v for k, v in {**config["world"], **args.world}.items() if k in WorldSpec.__dataclass_fields__}
     rows = []
     for scenario in args.scenarios:
         factor, noise = (float(v) for v in scenario.split(":"))

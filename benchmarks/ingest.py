@@ -46,7 +46,9 @@ def make_world(out: Path, scale: int, seed: int | None) -> None:
     fields = {f.name for f in dataclasses.fields(WorldSpec)}
     spec = WorldSpec(seed=config["seed"] if seed is None else seed,
                      **{k: v for k, v in config["world"].items() if k in fields})
-    spec = dataclasses.replace(spec, videos_per_hashtag=spec.videos_per_hashtag * scale)
+    spec = dataclasses.replace(spec, videos_per_hashtag=spec.videos_per_hashtag * scale,
+                               videos_per_campaign=None if spec.videos_per_campaign is None
+                               else spec.videos_per_campaign * scale)
     write_scrapes(simulate(spec), spec, out)
 
 

@@ -9,7 +9,7 @@ Inputs are the benchmark TSVs Snakemake writes (DIR/results/benchmarks/<rule>[/<
 videos.parquet. Default: this checkout (the default world) plus every /tmp/reach-scale-*/ holding a finished run,
 e.g. a quarter world (12 hashtags, 1,319 videos, 1 shard) made with
 
-    printf 'world:\n  n_hashtags: 12\n' > /tmp/quarter.yaml
+    printf 'world:\n  n_hashtags: 12\n  videos_per_campaign: null\n' > /tmp/quarter.yaml
     snakemake --cores 1 -d /tmp/reach-scale-1320 --configfile /tmp/quarter.yaml -- \
         results/features/{image,audio,text,editing,post}.json
 

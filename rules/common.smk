@@ -13,10 +13,14 @@ SYNTHETIC_SCRAPES = "results/synthetic/scrapes"
 
 
 def corpus_size():
-    """Videos in the corpus, known before anything runs: the synthetic world's n_hashtags x videos_per_hashtag, or
+    """Videos in the corpus, known before anything runs: the synthetic world's size from its shape, or
     the number of media/<id>.mp4 files of the user's scrapes (one directory listing, fast even at 518K files)."""
-    if config["scrapes"]["dir"] is None:
-        return config["world"]["n_hashtags"] * config["world"]["videos_per_hashtag"]
+    if config["scrapes"]["dir"] is None:   # = reach.synthetic.world.expected_videos (tests/test_slurm.py checks)
+        w = config["world"]
+        if w["videos_per_campaign"] is None:
+            return w["n_hashtags"] * w["videos_per_hashtag"]
+        sponsored = min(w["n_sponsored"], w["n_hashtags"])
+        return (w["n_hashtags"] - sponsored) * w["videos_per_hashtag"] + sponsored * w["videos_per_campaign"]
     media = Path(config["scrapes"]["dir"]) / "media"
     if not media.is_dir():
         raise ValueError(f"shards: auto counts the videos in {media}/, which does not exist; set shards to a number")

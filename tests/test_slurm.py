@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from reach.synthetic.world import WorldSpec, expected_videos, simulate
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "slurm"))
 import compare  # noqa: E402
@@ -30,12 +32,16 @@ def dry_run_counts(tmp_path: Path, *args: str) -> dict[str, int]:
 
 def test_auto_shards_follow_the_corpus_size(tmp_path):
     world = yaml.safe_load((REPO / "workflow_config.yaml").read_text())["world"]
-    videos = world["n_hashtags"] * world["videos_per_hashtag"]
-    assert dry_run_counts(tmp_path)["sample_frames"] == math.ceil(videos / 1500) == 4  # the default world: unchanged
+    videos = expected_videos(world["n_hashtags"], world["videos_per_hashtag"], world["n_sponsored"],
+                             world.get("videos_per_campaign"))
+    assert len(simulate(WorldSpec(seed=1, **{k: v for k, v in world.items() if k in WorldSpec.__dataclass_fields__}
+                                  )).videos) == pytest.approx(videos, abs=world["n_hashtags"])   # the formula holds
+    assert dry_run_counts(tmp_path)["sample_frames"] == math.ceil(videos / 1500) == 6  # the default world: 7,650
     counts = dry_run_counts(tmp_path, "--config", "videos_per_shard=1000")
     assert counts["sample_frames"] == counts["image_features"] == math.ceil(videos / 1000)
     paper = yaml.safe_load((REPO / "config" / "paper_scale.yaml").read_text())["world"]
-    paper_videos = paper["n_hashtags"] * paper["videos_per_hashtag"]
+    paper_videos = expected_videos(paper["n_hashtags"], paper["videos_per_hashtag"], paper["n_sponsored"],
+                                   paper["videos_per_campaign"])
     assert abs(paper_videos - 518_303) < 10
     assert dry_run_counts(tmp_path, "--configfile", str(REPO / "config" / "paper_scale.yaml"),
                           "--until", "sample_frames")["sample_frames"] == math.ceil(paper_videos / 1500)

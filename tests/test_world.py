@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from reach.scrape.ingest import ingest
 from reach.synthetic.fei import fei_curve, fei_integral
 from reach.synthetic.scrapes import write_scrapes
-from reach.synthetic.world import LOG_FOLLOWERS_REF, WorldSpec, simulate, truth_tables
+from reach.synthetic.world import LOG_FOLLOWERS_REF, WorldSpec, expected_videos, simulate, truth_tables
 from reach.tiers import TIERS, tier_of
 
-DEFAULT = WorldSpec(seed=20201001)
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow_config.yaml").read_text())
+WORLD = {k: v for k, v in CONFIG["world"].items() if k in WorldSpec.__dataclass_fields__}
+DEFAULT = WorldSpec(seed=CONFIG["seed"], **WORLD)   # the default world of workflow_config.yaml
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,25 @@ def test_same_seed_same_world_other_seed_other_world():
 
 
 def test_default_scale(world):
-    assert len(world.videos) >= 5000 and world.videos["hashtag"].nunique() >= 40
+    """Paper 1's challenges hold 1,500-2,000 videos (Web Appendix B); the default world's campaigns about 1,000 each."""
+    v = world.videos
+    assert len(v) >= 7000 and v["hashtag"].nunique() >= 20
+    per_campaign = v.loc[v["campaign_type"] != "organic"].groupby("hashtag").size()
+    assert len(per_campaign) == DEFAULT.n_sponsored and per_campaign.min() >= 850, per_campaign
+
+
+def test_videos_per_campaign_sets_the_campaign_sizes():
+    spec = WorldSpec(seed=3, n_hashtags=10, videos_per_hashtag=30, n_sponsored=4, videos_per_campaign=200)
+    w = simulate(spec)
+    sizes = w.hashtags.set_index("hashtag")["n_videos"]
+    sponsored = w.hashtags.loc[w.hashtags["is_commerce"], "n_videos"]
+    organic = w.hashtags.loc[~w.hashtags["is_commerce"], "n_videos"]
+    assert ((sponsored >= 160) & (sponsored <= 240)).all() and sponsored.nunique() > 1   # +-20%, not all equal
+    assert abs(organic.sum() - 6 * 30) <= 3                                               # organic share their total
+    assert abs(len(w.videos) - expected_videos(10, 30, 4, 200)) <= len(sizes)            # up to rounding
+    assert expected_videos(10, 30, 4) == 300
+    with pytest.raises(ValueError, match="videos_per_campaign"):
+        simulate(WorldSpec(seed=3, n_hashtags=10, videos_per_hashtag=30, videos_per_campaign=2))
 
 
 def test_fei_is_the_derivative_of_h(world):

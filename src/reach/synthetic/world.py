@@ -96,6 +96,9 @@ class WorldSpec:
     junk_share: float = 0.002
     campaign_size_factor: float = 1.0   # sponsored hashtags get this many times their drawn size (paper 1's challenges
                                         # are large; benchmarks/fei_identification.py varies it)
+    videos_per_campaign: int | None = None  # set: each sponsored hashtag gets about this many videos (+-20%) and the
+                                        # organic ones share n_organic x videos_per_hashtag (paper 1: 1,500-2,000
+                                        # per challenge); None: all hashtags share n_hashtags x videos_per_hashtag
     impressions_noise_sd: float = 0.6   # sd of the idiosyncratic noise in log impressions (Eq. 6)
 
 
@@ -110,6 +113,16 @@ class World:
     creator_posts: pd.DataFrame # one row per creator post (creator post lists)
     content: np.ndarray         # n_videos x N_CONTENT true content latent
     fei_params: FeiParams
+
+
+def expected_videos(n_hashtags: int, videos_per_hashtag: int, n_sponsored: int,
+                    videos_per_campaign: int | None = None) -> int:
+    """Videos in a world of this shape before any are drawn (exact up to rounding and the campaign size factor):
+    what `shards: auto` divides by videos_per_shard."""
+    if videos_per_campaign is None:
+        return n_hashtags * videos_per_hashtag
+    n_sponsored = min(n_sponsored, n_hashtags)
+    return (n_hashtags - n_sponsored) * videos_per_hashtag + n_sponsored * videos_per_campaign
 
 
 def stable_int(text: str, modulo: int = 2**31 - 1) -> int:
@@ -140,7 +153,19 @@ def _hashtag_table(spec: WorldSpec, rng: np.random.Generator) -> pd.DataFrame:
     tab["start_day"] = np.sort(rng.integers(0, max(1, spec.hashtag_days_span), size=len(tab)))
     tab["trending_days"] = rng.integers(6, 16, size=len(tab))
     weight = rng.lognormal(0, 0.25, len(tab))  # hashtag sizes vary; the total is n_hashtags x videos_per_hashtag
-    tab["n_videos"] = np.maximum(5, np.round(spec.videos_per_hashtag * len(tab) * weight / weight.sum())).astype(int)
+    if spec.videos_per_campaign is None:
+        tab["n_videos"] = np.maximum(5, np.round(spec.videos_per_hashtag * len(tab) * weight / weight.sum())).astype(int)
+    else:
+        if spec.videos_per_campaign < 5:
+            raise ValueError(f"world.videos_per_campaign must be at least 5, got {spec.videos_per_campaign}")
+        commerce = tab["is_commerce"].to_numpy()
+        size = np.zeros(len(tab))
+        if (~commerce).any():
+            size[~commerce] = spec.videos_per_hashtag * (~commerce).sum() * weight[~commerce] / weight[~commerce].sum()
+        if commerce.any():   # the same draws, shrunk to a log-sd of 0.1: campaigns of about the stated size
+            shrunk = weight[commerce] ** 0.4
+            size[commerce] = spec.videos_per_campaign * shrunk / shrunk.mean()
+        tab["n_videos"] = np.maximum(5, np.round(size)).astype(int)
     if spec.campaign_size_factor != 1.0:
         if spec.campaign_size_factor <= 0:
             raise ValueError(f"world.campaign_size_factor must be positive, got {spec.campaign_size_factor}")
