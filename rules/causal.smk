@@ -254,7 +254,10 @@ rule check_fei_truth:
     params:
         validity=CAUSAL["validity"],
         seed=config["seed"],
-        code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py", "causal/truth.py"),
+        fei_epsilon=CAUSAL["fei_epsilon"],
+        linear_cv=CAUSAL["linear_cv"],
+        code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py", "causal/truth.py",
+                            "causal/control_function.py", "tiers.py"),
     conda:
         "../environment.yml"
     log:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reach.causal.truth import band_coverage, curve_error, data_support, true_fei_on_grid
+from reach.causal.truth import band_coverage, curve_error, data_support, infeasible_campaign_fei, true_fei_on_grid
 
 
 def test_true_fei_is_interpolated_per_video_in_the_requested_order():
@@ -23,3 +23,24 @@ def test_support_error_and_coverage_by_hand():
     truth = np.zeros(5)
     assert abs(curve_error(np.array([9.0, 0.1, -0.2, 0.3, 9.0]), truth, support) - 0.2) < 1e-12
     assert band_coverage(np.array([1, -1, 0.1, -1, 1.0]), np.array([2, 1, 1, 0, 2.0]), truth, support) == 2 / 3
+
+
+def test_infeasible_floor_recovers_known_campaign_curves():
+    """The floor estimator (handed the confounder) on two campaigns with known h: a constant FEI of 0.3 and a
+    logistic h whose FEI is the logistic density (within 0.05: a 5-knot spline's approximation error), and the confounder
+    it is handed is what removes the bias (without it the slope is off by about 0.5 x cov(u, t) / var(t))."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    campaign = np.repeat(["flat", "bend"], n)
+    u = rng.normal(size=2 * n)
+    t = 9.0 + 1.5 * rng.normal(size=2 * n) + 0.8 * u
+    content = rng.normal(size=(2 * n, 2))
+    h = np.where(campaign == "flat", 0.3 * t, 2.0 / (1.0 + np.exp(-(t - 9.0))))
+    y = h + content @ np.array([0.4, -0.2]) + 0.5 * u + 0.1 * rng.normal(size=2 * n)
+    grid = np.linspace(7.0, 11.0, 9)
+    fei = infeasible_campaign_fei(t, y, np.column_stack([content, u]), campaign, grid)
+    np.testing.assert_allclose(fei["flat"], 0.3, atol=0.03)
+    logistic = 1.0 / (1.0 + np.exp(-(grid - 9.0)))
+    np.testing.assert_allclose(fei["bend"], 2.0 * logistic * (1.0 - logistic), atol=0.05)
+    biased = infeasible_campaign_fei(t, y, content, campaign, grid)   # not handed the confounder
+    assert (biased["flat"] - 0.3).mean() > 0.1

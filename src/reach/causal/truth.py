@@ -32,3 +32,32 @@ def band_coverage(lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, suppo
     """Share of the support's grid points where the band [lower, upper] contains the truth."""
     covered = (np.asarray(lower, float) <= truth) & (truth <= np.asarray(upper, float))
     return float(covered[support].mean())
+
+
+def infeasible_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarray, controls: np.ndarray,
+                            campaign: np.ndarray, log_followers_grid: np.ndarray, n_knots: int = 5,
+                            epsilon: float = 0.1) -> dict[str, np.ndarray]:
+    """The measured floor of the campaign truth check: per campaign, OLS (statsmodels) of log impressions on a
+    restricted cubic spline in log followers (knots at Harrell's quantiles of the campaign's followers) plus
+    `controls`, which the caller fills with what no user has (the true content and the unobserved confounder).
+    No IV problem is left, so its error is what the campaign's sample size and follower spread allow. Returns each
+    campaign's FEI on the grid (Eq. 9's central difference, h(l + eps) - h(l - eps) over 2 eps as in
+    reach.causal.fei; linear h, i.e. constant FEI, beyond the outer knots like the estimators' splines)."""
+    import statsmodels.api as sm
+
+    from reach.causal.control_function import quantile_knots, rcs_basis
+
+    t = np.asarray(log_followers, float)
+    y = np.asarray(log_impressions, float)
+    controls = np.asarray(controls, float)
+    campaign = np.asarray(campaign).astype(str)
+    grid = np.asarray(log_followers_grid, float)
+    out = {}
+    for tag in np.unique(campaign):
+        rows = campaign == tag
+        knots = quantile_knots(t[rows], n_knots)
+        design = np.column_stack([np.ones(rows.sum()), rcs_basis(t[rows], knots), controls[rows]])
+        coef = np.asarray(sm.OLS(y[rows], design).fit().params)[1:knots.size]
+        h_up, h_down = rcs_basis(grid + epsilon, knots) @ coef, rcs_basis(grid - epsilon, knots) @ coef
+        out[tag] = (h_up - h_down) / (2.0 * epsilon)
+    return out
