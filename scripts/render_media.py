@@ -18,18 +18,21 @@ if espeak is None:
     log.warning("espeak-ng not found: voice-overs are rendered without speech")
 media_dir = Path(smk.params.media_dir)
 media_dir.mkdir(parents=True, exist_ok=True)
-rows = []
-for _, row in tqdm(plan.iterrows(), total=len(plan), desc=f"render shard {shard}", mininterval=5):
+rows = {}
+# longest first within each song, so a shared song's backing track is synthesised once (render_audio's cache);
+# the output does not depend on the order, the manifest keeps the plan's
+by_song = plan.sort_values(["music_id", "duration"], ascending=[True, False], kind="stable") if len(plan) else plan
+for _, row in tqdm(by_song.iterrows(), total=len(by_song), desc=f"render shard {shard}", mininterval=5):
     path = media_dir / f"{row['video_id']}.mp4"
     if not row["render"]:
         path.unlink(missing_ok=True)  # the world says this video's media went missing
-        rows.append((row["video_id"], str(path), "withheld", 0))
+        rows[row["video_id"]] = (row["video_id"], str(path), "withheld", 0)
         continue
     frames = render_frames(row, smk.params.fps, smk.params.width, smk.params.height, smk.params.seed)
     audio = render_audio(row, smk.params.seed, espeak)
     write_mp4(frames, audio, smk.params.fps, path)
-    rows.append((row["video_id"], str(path), "rendered", path.stat().st_size))
-manifest = pd.DataFrame(rows, columns=["video_id", "path", "status", "bytes"])
+    rows[row["video_id"]] = (row["video_id"], str(path), "rendered", path.stat().st_size)
+manifest = pd.DataFrame([rows[v] for v in plan.get("video_id", [])], columns=["video_id", "path", "status", "bytes"])
 manifest.to_parquet(smk.output.manifest, index=False)
 log.info("shard %d: %d rendered, %d withheld, %.1f MB", shard, int((manifest["status"] == "rendered").sum()),
          int((manifest["status"] == "withheld").sum()), manifest["bytes"].sum() / 1e6)
