@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from reach.features.audio import ACOUSTIC, acoustic_features, load_sound_model, universality  # noqa: E402
-from reach.features.speech import detect_speech_rhythm, speech_from_class_scores  # noqa: E402
+from reach.features.speech import detect_speech_rhythm, frame_spectrum, speech_from_class_scores  # noqa: E402
 from reach.features.store import load_npz, save_npz  # noqa: E402
 from reach.logs import log_run_header, setup_logging  # noqa: E402
 
@@ -51,10 +51,11 @@ for c0 in tqdm(range(0, len(ids), chunk), desc="tracks (x32)", mininterval=5):
         if not w.size:
             speech[i] = np.nan
             continue
-        acoustic[i] = acoustic_features(w, rate)
+        stft = None if use_yamnet else frame_spectrum(w)      # hop 256: the detector's; every other row: acoustic
+        acoustic[i] = acoustic_features(w, rate, spectrum=None if stft is None else stft[::2])
         seg = (speech_from_class_scores(scores[j], model.labels, max_s=float(p.max_transcribe_s)) if use_yamnet
                else detect_speech_rhythm(w, rate, float(p.speech_threshold), float(p.speech_window_s),
-                                         float(p.max_transcribe_s)))
+                                         float(p.max_transcribe_s), spectrum=stft))
         detected[i] = seg.detected
         speech[i] = (seg.score, seg.start_s, seg.end_s)
 seconds = time.perf_counter() - start

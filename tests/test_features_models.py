@@ -223,3 +223,22 @@ def test_packaged_musicnn_tags_a_track():
     assert means.shape == (3, 50) and np.isnan(means[1]).all()
     assert ((means[0] >= 0) & (means[0] <= 1)).all()
     np.testing.assert_allclose(model.track_means([wave])[0], means[0], atol=1e-5)
+
+
+def test_musicnn_fast_path_matches_the_reference_implementation():
+    # oracle: the original code path (mel of the whole track, then cut; batch-norm behind a placeholder fed False)
+    from reach.features.audio import load_musicnn, musicnn_patches, musicnn_patches_reference
+
+    rng = np.random.default_rng(11)
+    t = np.arange(40 * 16000) / 16000
+    song = (0.3 * np.sin(2 * np.pi * 330 * t) * np.exp(-3 * ((2 * t) % 1)) + 0.02 * rng.normal(size=t.size))
+    song = song.astype(np.float32)
+    lengths = (1_000, 47_000, 48_000, 48_128, 48_200, 96_100, 7 * 16_000 + 333, 19 * 16_000, 40 * 16_000)
+    for n in lengths:
+        for k in (None, 1, 2, 3):
+            a, b = musicnn_patches_reference(song[:n], max_patches=k), musicnn_patches(song[:n], max_patches=k)
+            assert a.shape == b.shape and np.array_equal(a, b), (n, k)          # bit for bit
+    waves = [song[:n] for n in lengths] + [np.zeros(0, np.float32)]
+    new = load_musicnn(threads=1, max_patches=3).track_means(waves)
+    old = load_musicnn(threads=1, max_patches=3, reference=True).track_means(waves)
+    np.testing.assert_array_equal(new, old)

@@ -52,3 +52,28 @@ def test_rhythm_detector_separates_speech_from_music():
 def test_pocketsphinx_transcribes_synthetic_speech():
     text, conf = Transcriber().transcribe(espeak("hello world this is a test of the speech recogniser"))
     assert len(text.split()) >= 3 and 0 < conf <= 1
+
+
+def oracle_waves() -> list[np.ndarray]:
+    """Music with and without an espeak voice-over, noise, silence and lengths around the frame/window edges."""
+    rng = np.random.default_rng(3)
+    voice = espeak("speech detection on the old and the new code must agree")
+    mixed = music(9, 120, 5)
+    mixed[:voice.size] = 0.35 * mixed[:voice.size] + 0.9 * voice
+    return [mixed, music(12, 150, 1), music(1.2, 90, 2), (0.1 * rng.normal(size=RATE * 3)).astype(np.float32),
+            np.zeros(RATE * 2, np.float32), rng.normal(size=700).astype(np.float32), np.zeros(300, np.float32)]
+
+
+def test_vectorised_modulation_profile_and_shared_stft_match_the_reference():
+    from reach.features.audio import acoustic_features
+    from reach.features.speech import frame_spectrum, modulation_profile_reference
+
+    for w in oracle_waves():
+        stft = frame_spectrum(w)
+        s0, p0 = modulation_profile_reference(w)
+        for s1, p1 in (modulation_profile(w), modulation_profile(w, spectrum=stft)):
+            assert np.array_equal(s0, s1) and np.array_equal(p0, p1), w.size       # bit for bit
+        a, b = detect_speech_rhythm(w, max_s=6.0), detect_speech_rhythm(w, max_s=6.0, spectrum=stft)
+        assert a.detected == b.detected and np.array_equal([a.score, a.start_s, a.end_s],
+                                                           [b.score, b.start_s, b.end_s], equal_nan=True)
+        np.testing.assert_array_equal(acoustic_features(w, RATE), acoustic_features(w, RATE, spectrum=stft[::2]))

@@ -90,10 +90,47 @@ def load_yamnet(model_dir: str | Path) -> SoundModel:
     return SoundModel(f"YAMNet ({model_dir.name})", "paper", labels, _tf_device(), frame_scores)
 
 
+def _patch_starts(n_rep: int, n_frames: int, max_patches: int | None) -> list[int]:
+    starts = list(range(0, n_rep - n_frames + 1, n_frames))
+    if max_patches and len(starts) > max_patches:
+        starts = [starts[i] for i in np.round(np.linspace(0, len(starts) - 1, max_patches)).astype(int)]
+    return starts
+
+
 def musicnn_patches(wave: np.ndarray, rate: int = RATE, max_patches: int | None = None) -> np.ndarray:
     """musicnn's input: log-compressed 96-band mel spectrogram (512-point FFT, hop 256) cut into non-overlapping
     3-s patches (187 frames); a track shorter than one patch is zero-padded to one. With `max_patches`, that many
-    patches evenly spaced over the track (first and last included)."""
+    patches evenly spaced over the track (first and last included).
+
+    Same values as `musicnn_patches_reference` (bit for bit; tests), but only the kept patches' frames are computed:
+    their samples (librosa's centred, zero-padded framing) are laid end to end and go through one
+    ``melspectrogram(center=False)`` call; the frames that straddle two pieces are dropped."""
+    import librosa
+    from musicnn import configuration as C
+
+    n_frames = librosa.time_to_frames(3, sr=C.SR, n_fft=C.FFT_SIZE, hop_length=C.FFT_HOP) + 1
+    if rate != C.SR:
+        wave = librosa.resample(wave, orig_sr=rate, target_sr=C.SR)
+    wave = np.asarray(wave, np.float32)
+    n_rep = 1 + wave.size // C.FFT_HOP                 # frames of the centred STFT of the whole track
+    span = (n_frames - 1) * C.FFT_HOP + C.FFT_SIZE     # samples under one patch
+    if n_rep < n_frames or span % C.FFT_HOP:
+        return musicnn_patches_reference(wave, C.SR, max_patches)
+    starts = _patch_starts(n_rep, n_frames, max_patches)
+    padded = np.pad(wave, (C.FFT_SIZE // 2, C.FFT_SIZE // 2))
+    pieces = np.concatenate([padded[s * C.FFT_HOP:s * C.FFT_HOP + span] for s in starts])
+    mel = librosa.feature.melspectrogram(y=pieces, sr=C.SR, hop_length=C.FFT_HOP, n_fft=C.FFT_SIZE,
+                                         n_mels=C.N_MELS, center=False).T
+    rep = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+    per = span // C.FFT_HOP                             # frames per piece, the last straddling the next piece
+    return np.stack([rep[j * per:j * per + n_frames] for j in range(len(starts))]).astype(np.float32)
+
+
+def musicnn_patches_reference(wave: np.ndarray, rate: int = RATE, max_patches: int | None = None) -> np.ndarray:
+    """musicnn's input: log-compressed 96-band mel spectrogram (512-point FFT, hop 256) cut into non-overlapping
+    3-s patches (187 frames); a track shorter than one patch is zero-padded to one. With `max_patches`, that many
+    patches evenly spaced over the track (first and last included). The original implementation (mel spectrogram of
+    the whole track, then cut): the test oracle of `musicnn_patches`, which computes only the frames it keeps."""
     import librosa
     from musicnn import configuration as C
 
@@ -105,16 +142,19 @@ def musicnn_patches(wave: np.ndarray, rate: int = RATE, max_patches: int | None 
     rep = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
     if rep.shape[0] < n_frames:
         rep = np.concatenate([rep, np.zeros((n_frames - rep.shape[0], rep.shape[1]), rep.dtype)])
-    starts = list(range(0, rep.shape[0] - n_frames + 1, n_frames))
-    if max_patches and len(starts) > max_patches:
-        starts = [starts[i] for i in np.round(np.linspace(0, len(starts) - 1, max_patches)).astype(int)]
+    starts = _patch_starts(rep.shape[0], n_frames, max_patches)
     return np.stack([rep[s:s + n_frames] for s in starts]).astype(np.float32)
 
 
 def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: int = 64,
-                 max_patches: int | None = None) -> SoundModel:
+                 max_patches: int | None = None, reference: bool = False) -> SoundModel:
     """The packaged musicnn tagger (a TF checkpoint restored into its own graph; TF_USE_LEGACY_KERAS=1), averaged
-    over all 3-s patches of a track or over `max_patches` evenly spaced ones."""
+    over all 3-s patches of a track or over `max_patches` evenly spaced ones.
+
+    The graph is built for inference (``is_training=False`` as a Python constant, so no batch-norm/dropout
+    ``tf.cond``) and patches come from `musicnn_patches`; ``reference=True`` keeps the original build (a boolean
+    placeholder fed False, `musicnn_patches_reference`), the oracle of tests and benchmarks/features_cpu.py. Both
+    give the same probabilities bit for bit."""
     tf = import_tensorflow()  # before musicnn, which imports TensorFlow itself
     import librosa
     import musicnn
@@ -127,7 +167,7 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
     with graph.as_default():
         with tf.compat.v1.name_scope("model"):
             x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, C.N_MELS])
-            is_training = tf.compat.v1.placeholder(tf.bool)
+            is_training = tf.compat.v1.placeholder(tf.bool) if reference else False
             y = models.define_model(x, is_training, model, len(labels))[0]
             probs = tf.nn.sigmoid(y)
         cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads or 0,
@@ -135,11 +175,16 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
         session = tf.compat.v1.Session(graph=graph, config=cfg)
         tf.compat.v1.train.Saver().restore(session, str(Path(musicnn.__file__).parent / model) + "/")
 
+    cut = musicnn_patches_reference if reference else musicnn_patches
+    feed = (lambda p: {x: p, is_training: False}) if reference else (lambda p: {x: p})
+
+    def run(p: np.ndarray) -> np.ndarray:
+        return session.run(probs, feed(p))
+
     def batch_scores(waves: list[np.ndarray]) -> list[np.ndarray]:
-        patches = [musicnn_patches(w, max_patches=max_patches) for w in waves]
+        patches = [cut(w, max_patches=max_patches) for w in waves]
         allp = np.concatenate(patches)
-        out = np.concatenate([session.run(probs, {x: allp[i:i + batch], is_training: False})
-                              for i in range(0, allp.shape[0], batch)])
+        out = np.concatenate([run(allp[i:i + batch]) for i in range(0, allp.shape[0], batch)])
         bounds = np.cumsum([0] + [p.shape[0] for p in patches])
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -152,13 +197,13 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
 
 
 def load_sound_model(yamnet_dir: str | Path | None, threads: int | None = None,
-                     max_patches: int | None = None) -> SoundModel:
+                     max_patches: int | None = None, reference: bool = False) -> SoundModel:
     """YAMNet from the local SavedModel directory when given and present; else the packaged musicnn tagger."""
     if yamnet_dir and (Path(yamnet_dir) / "saved_model.pb").is_file():
         return load_yamnet(yamnet_dir)
     if yamnet_dir:
         log.warning("models.yamnet_dir %s holds no SavedModel: running the packaged musicnn instead", yamnet_dir)
-    return load_musicnn(threads=threads, max_patches=max_patches)
+    return load_musicnn(threads=threads, max_patches=max_patches, reference=reference)
 
 
 ACOUSTIC = {
@@ -218,8 +263,11 @@ def pick_onsets(envelope: np.ndarray, frame_rate: float, delta: float = 0.07, av
     return np.asarray(kept, int)
 
 
-def acoustic_features(wave: np.ndarray, rate: int = RATE, n_fft: int = 512, hop: int = 512) -> np.ndarray:
-    """The ACOUSTIC features (in that order) of a mono waveform (32-ms frames, hop `hop`); NaN for an empty one."""
+def acoustic_features(wave: np.ndarray, rate: int = RATE, n_fft: int = 512, hop: int = 512,
+                      spectrum: np.ndarray | None = None) -> np.ndarray:
+    """The ACOUSTIC features (in that order) of a mono waveform (32-ms frames, hop `hop`); NaN for an empty one.
+    `spectrum`: the frames' rfft when the caller has it (``reach.features.speech.frame_spectrum(wave, n_fft,
+    hop // 2)[::2]``, the rhythm detector's STFT); computed here otherwise, with the same values."""
     import librosa
 
     if wave.size == 0:
@@ -229,7 +277,9 @@ def acoustic_features(wave: np.ndarray, rate: int = RATE, n_fft: int = 512, hop:
     rms = np.sqrt((frames.astype(np.float64) ** 2).mean(1))
     db = 20 * np.log10(np.maximum(rms, 1e-6))
     zcr = (np.abs(np.diff(np.signbit(frames).astype(np.int8), axis=1)).sum(1)) / n_fft
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)).astype(np.float32)
+    if spectrum is None or spectrum.shape[0] != frames.shape[0]:
+        spectrum = np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
+    spec = np.abs(spectrum).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
     power = spec ** 2
     total = power.sum(1) + 1e-12
