@@ -31,6 +31,7 @@ rule train_causal:
         history="results/causal/{estimator}/history-{member}.parquet",
     params:
         config=lambda wc: CAUSAL[wc.estimator],
+        candidates=lambda wc: CAUSAL["candidates"].get(wc.estimator, []),
         val_share=CAUSAL["deepiv"]["val_share"],
         bootstrap=CAUSAL["bootstrap_members"],
         seed=config["seed"],

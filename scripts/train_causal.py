@@ -1,7 +1,8 @@
 """Rule train_causal: one ensemble member of the causal estimator {estimator} (deepiv: Deep IV, Eqs. 1-6, Web Appendix
 C; cfiv: the series control-function IV) on a bootstrap resample of the videos: t = log followers, z = log past
-average hearts, x = [r, post statistics], y = log impressions. Early stopping (Deep IV) or the choice of penalty and
-components (CF-IV) uses the member's out-of-bag rows."""
+average hearts, x = [r, post statistics], y = log impressions. Early stopping (Deep IV), the choice of penalty and
+components (CF-IV) and the choice among causal.candidates (lowest held-out second-stage loss) use the member's
+out-of-bag rows."""
 
 import json
 import time
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from reach.causal.design import build_design
-from reach.causal.estimator import LABELS, fit_estimator, make_config
+from reach.causal.estimator import LABELS, fit_selected, make_config
 from reach.causal.training import bootstrap_split, resolve_device
 from reach.logs import log_run_header, setup_logging
 
@@ -28,7 +29,9 @@ with np.load(smk.input.post, allow_pickle=False) as d:
 design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
                       [str(c) for c in post["meta_columns"]], source=smk.input.videos)
 n = design.t.size
-config = make_config(estimator, p.config, int(p.seed) + 1000 * member, threads=smk.threads)
+candidates = [make_config(estimator, {**p.config, **overrides}, int(p.seed) + 1000 * member, threads=smk.threads)
+              for overrides in (list(p.candidates) or [{}])]
+config = candidates[0]
 val_share = float(getattr(config, "val_share", p.val_share))
 if p.bootstrap:
     # early stopping / model choice on held-out rows that are not in the bootstrap resample (duplicates would leak)
@@ -39,8 +42,16 @@ else:
 log.info("%s, member %d: %d rows (%s), x has %d columns; %s", LABELS[estimator], member, n,
          "bootstrap resample" if p.bootstrap else "all", design.x.shape[1], config)
 start = time.perf_counter()
-model = fit_estimator(estimator, design.t[rows], design.z[rows], design.x[rows], design.y[rows], config,
-                      validation=validation)
+if len(candidates) > 1 and validation is None:
+    raise ValueError(f"causal.candidates.{estimator} has {len(candidates)} entries, which are chosen on out-of-bag rows: "
+                     "set causal.bootstrap_members: true or leave one candidate")
+model, selection = fit_selected(estimator, design.t[rows], design.z[rows], design.x[rows], design.y[rows], candidates,
+                                validation)
+config = candidates[next(r["candidate"] for r in selection if r["selected"])]
+for r in selection:
+    log.info("candidate %d%s: held-out second-stage loss %.4f%s", r["candidate"],
+             f" {p.candidates[r['candidate']]}" if p.candidates else "", r["second_stage_val_loss"],
+             " <- kept" if r["selected"] else "")
 seconds = time.perf_counter() - start
 model.save(smk.output.weights)
 history = model.history.copy()
@@ -50,7 +61,7 @@ history.to_parquet(smk.output.history, index=False)
 meta = {"estimator": estimator, "member": member, "bootstrap": bool(p.bootstrap), "n_rows": int(n),
         "unique_rows": int(np.unique(rows).size), "x_columns": design.x_columns, "seconds": seconds,
         "device": str(getattr(model, "device", "cpu")), "epochs": int(len(history)), "config": config.to_json(),
-        "info": model.info}
+        "info": model.info, "selection": selection}
 with open(smk.output.meta, "w") as f:
     json.dump(meta, f, indent=2, default=str)
 log.info("trained in %.1f s (%d history rows) on %s", seconds, len(history), meta["device"])

@@ -104,3 +104,23 @@ def test_deterministic_and_bad_input_named():
         fit_control_function(d.t, d.z, d.x, y)
     with pytest.raises(ValueError, match="component_grid"):
         ControlFunctionConfig(component_grid=(-1,))
+
+
+def test_fit_selected_keeps_the_candidate_with_the_lowest_held_out_loss(three_group_fit):
+    """reach.causal.estimator.fit_selected: one fit per candidate, the lowest held-out second-stage loss kept, and the
+    kept model is the very fit of that candidate (predictions equal a direct fit); a one-component basis cannot bend
+    the follower curve by group, so the candidate with components must win on the three-group design."""
+    from reach.causal.estimator import fit_selected
+
+    design, data, _ = three_group_fit
+    held = design.simulate(1500, 5)
+    validation = (held.t, held.z, held.x, held.y)
+    candidates = [ControlFunctionConfig(seed=1, component_grid=(0,)), ControlFunctionConfig(seed=1)]
+    model, rows = fit_selected("cfiv", data.t, data.z, data.x, data.y, candidates, validation)
+    assert [r["candidate"] for r in rows] == [0, 1] and [r["selected"] for r in rows] == [False, True]
+    assert rows[1]["second_stage_val_loss"] < rows[0]["second_stage_val_loss"]
+    direct = fit_control_function(data.t, data.z, data.x, data.y, candidates[1], validation=validation)
+    np.testing.assert_allclose(model.predict(held.t, held.x), direct.predict(held.t, held.x))
+    assert set(model.history["candidate"]) == {0, 1} and model.info["candidate"] == 1
+    with pytest.raises(ValueError, match="held-out"):
+        fit_selected("cfiv", data.t, data.z, data.x, data.y, candidates, None)

@@ -86,6 +86,8 @@ def test_fallback_notes_for_stan_backend_scale_and_truth_verdicts():
     assert any("pystan" in n for n in notes) and any("Reduced scale" in n for n in notes)
     assert rt.growth_notes({"backend": "cmdstanpy", "method": "nuts", "scale": "all videos"}) == []
     assert "reduced scale" in rt.corpus_note(5267, True) and "reduced" not in rt.corpus_note(600_000, False)
+    sized = rt.corpus_note(7650, True, pd.Series({"A": 1012, "B": 1310}))
+    assert "2 sponsored campaign(s) of 1,012-1,310 videos each" in sized and "1,500-2,000" in sized
     assert any("x 0.25" in n for n in rt.vsvae_notes({"config": {"width_scale": 0.25}, "parameters": 10}))
     checks = rt.truth_check(pd.DataFrame({"metric": ["a", "b", "c"], "value": [1, 2, 3],
                                           "passed": [True, False, None]}))

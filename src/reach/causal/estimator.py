@@ -1,6 +1,8 @@
 """The causal estimators behind one small protocol, so the rules and the FEI code need not know which one ran.
 
     fit_estimator(name, t, z, x, y, params, seed, validation=None, threads=None) -> model
+    fit_selected(name, t, z, x, y, configs, validation) -> (model, selection): one fit per candidate config, the one
+        with the lowest held-out second-stage loss kept (Hartford et al.'s causal validation)
     model.predict(t, x) -> h per row;  model.predict_grid(t_grid, x) -> (rows, grid)
     model.save(path);  load_model(path) -> model (dispatch on the safetensors header)
 
@@ -48,6 +50,36 @@ def fit_estimator(name: str, t, z, x, y, config, validation=None) -> CausalModel
     if name == "cfiv":
         return control_function.fit_control_function(t, z, x, y, config, validation=validation)
     raise ValueError(f"unknown causal estimator {name!r}; choose one of {ESTIMATORS}")
+
+
+def fit_selected(name: str, t, z, x, y, configs: list, validation) -> tuple[CausalModel, list[dict]]:
+    """Fit `name` once per candidate config and keep the one with the lowest held-out second-stage loss,
+    E_F^[(y - h(t, x))^2 | z, x] on the `validation` rows (Hartford et al. 2017's causal validation: it needs only
+    observables, so a user's own scrapes get the same choice). Both estimators report that loss on standardised y
+    as info["second_stage_val_loss"]. Returns the kept model (its history gains a `candidate` column covering every
+    candidate's rows and a `selected` flag) and one row per candidate."""
+    if not configs:
+        raise ValueError("fit_selected needs at least one candidate config")
+    if validation is None and len(configs) > 1:
+        raise ValueError("choosing among candidate configs needs held-out rows (validation)")
+    fits, rows = [], []
+    for k, config in enumerate(configs):
+        model = fit_estimator(name, t, z, x, y, config, validation=validation)
+        fits.append(model)
+        rows.append({"candidate": k, "config": config.to_json(),
+                     "second_stage_val_loss": float(model.info.get("second_stage_val_loss", np.nan))})
+    losses = np.array([r["second_stage_val_loss"] for r in rows])
+    best = int(np.nanargmin(losses)) if np.isfinite(losses).any() else 0
+    for r in rows:
+        r["selected"] = r["candidate"] == best
+    kept = fits[best]
+    if len(configs) > 1:
+        import pandas as pd
+
+        kept.history = pd.concat([m.history.assign(candidate=k, selected=k == best) for k, m in enumerate(fits)],
+                                 ignore_index=True)
+        kept.info = {**kept.info, "candidate": best, "candidates": rows}
+    return kept, rows
 
 
 def load_model(path: str | Path, device: str = "auto") -> CausalModel:

@@ -205,12 +205,18 @@ def vsvae_notes(manifest: dict) -> list[str]:
     return notes
 
 
-def corpus_note(n_videos: int, synthetic: bool) -> str:
-    """What this run's corpus is, against the paper's 518,303 videos."""
+def corpus_note(n_videos: int, synthetic: bool, campaign_sizes: pd.Series | None = None) -> str:
+    """What this run's corpus is, against the paper's 518,303 videos; with `campaign_sizes` (videos per sponsored
+    hashtag) also the campaigns' sizes against the paper's 1,500-2,000 videos per challenge (Web Appendix B)."""
     source = "the embedded synthetic world" if synthetic else "the user's scrapes"
     note = f"{n_videos:,} videos from {source}"
     if n_videos < PAPER_VIDEOS:
         note += f" (reduced scale: the paper has {PAPER_VIDEOS:,}, {n_videos / PAPER_VIDEOS:.1%} of it)"
+    if campaign_sizes is not None and len(campaign_sizes):
+        lo, hi = int(campaign_sizes.min()), int(campaign_sizes.max())
+        note += (f"; {len(campaign_sizes)} sponsored campaign(s) of {lo:,}" + (f"-{hi:,}" if hi != lo else "")
+                 + " videos each (the paper's challenges: 1,500-2,000), which is what the per-campaign FEI curves of "
+                 "Table 4 rest on")
     return note + "."
 
 
