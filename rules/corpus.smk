@@ -39,6 +39,8 @@ rule render_media:
         fps=config["world"]["media_fps"],
         width=config["world"]["media_width"],
         height=config["world"]["media_height"],
+        aac_coder=config["world"]["media_aac_coder"],
+        audio_kbps=config["world"]["media_audio_kbps"],
         seed=config["seed"],
         code=package_digest("synthetic", "tiers.py", "shards.py"),
     conda:

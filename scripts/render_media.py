@@ -30,7 +30,8 @@ for _, row in tqdm(by_song.iterrows(), total=len(by_song), desc=f"render shard {
         continue
     frames = render_frames(row, smk.params.fps, smk.params.width, smk.params.height, smk.params.seed)
     audio = render_audio(row, smk.params.seed, espeak)
-    write_mp4(frames, audio, smk.params.fps, path)
+    write_mp4(frames, audio, smk.params.fps, path, aac_coder=smk.params.aac_coder,
+              audio_bit_rate=1000 * int(smk.params.audio_kbps))
     rows[row["video_id"]] = (row["video_id"], str(path), "rendered", path.stat().st_size)
 manifest = pd.DataFrame([rows[v] for v in plan.get("video_id", [])], columns=["video_id", "path", "status", "bytes"])
 manifest.to_parquet(smk.output.manifest, index=False)
