@@ -40,6 +40,7 @@ class SoundModel:
     device: str
     frame_scores: Callable[[np.ndarray], np.ndarray]
     batch_scores: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None
+    patch_scores: Callable[[np.ndarray], np.ndarray] | None = None   # musicnn: the network on ready patches
 
     def track_means(self, waves: list[np.ndarray]) -> np.ndarray:
         """Mean class probabilities per track; NaN rows for empty tracks."""
@@ -181,10 +182,12 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
     def run(p: np.ndarray) -> np.ndarray:
         return session.run(probs, feed(p))
 
+    def patch_scores(allp: np.ndarray) -> np.ndarray:
+        return np.concatenate([run(allp[i:i + batch]) for i in range(0, allp.shape[0], batch)])
+
     def batch_scores(waves: list[np.ndarray]) -> list[np.ndarray]:
         patches = [cut(w, max_patches=max_patches) for w in waves]
-        allp = np.concatenate(patches)
-        out = np.concatenate([run(allp[i:i + batch]) for i in range(0, allp.shape[0], batch)])
+        out = patch_scores(np.concatenate(patches))
         bounds = np.cumsum([0] + [p.shape[0] for p in patches])
         return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -193,7 +196,7 @@ def load_musicnn(model: str = "MTT_musicnn", threads: int | None = None, batch: 
 
     span = "all 3-s patches" if not max_patches else f"up to {max_patches} evenly spaced 3-s patches"
     return SoundModel(f"musicnn {model} (packaged, 50 tags; {span})", "substitute", labels, _tf_device(),
-                      frame_scores, batch_scores)
+                      frame_scores, batch_scores, patch_scores)
 
 
 def load_sound_model(yamnet_dir: str | Path | None, threads: int | None = None,
