@@ -131,7 +131,11 @@ def _readme_selection_snippet_matches_the_rule(run_dir: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     printed = {k: float(v) for k, v in re.findall(r"(\w+)=([-0-9.e+]+|nan)", out.stdout)}
     rule = pd.read_csv(run_dir / "results" / "causal" / "selection" / f"{campaign['slug']}.csv").iloc[0]
-    assert printed["followers"] == pytest.approx(rule["followers"], rel=0.03)
+    # the rule interpolates h linearly between the FEI grid's points (61 over 100..50M followers, 0.22 apart in log),
+    # the snippet evaluates h on 2,000: near a flat optimum the arg max may move by up to half a grid step (~12%)
+    grid = np.load(run_dir / "results" / "causal" / "fei_members.npz")["log_followers_grid"]
+    half_step = float(np.exp(np.diff(grid).max() / 2) - 1)
+    assert printed["followers"] == pytest.approx(rule["followers"], rel=half_step)
     assert printed["profit"] == pytest.approx(rule["profit"], rel=0.01)
 
 
