@@ -96,6 +96,7 @@ rule use_estimator:
         estimator=CAUSAL["estimator"],
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/use_estimator.log",
     benchmark:
@@ -121,6 +122,7 @@ rule compare_estimators:
         code=package_digest("causal/fei.py", "causal/truth.py", "causal/estimator.py"),
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/compare_estimators.log",
     benchmark:
@@ -142,6 +144,7 @@ rule iv_validity:
     threads: 1  # a 2-thread job never finds 2 free cores while 1-thread jobs keep arriving (docs/scale.md)
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/iv_validity.log",
     benchmark:
@@ -176,6 +179,7 @@ rule fei_tables:
         code=package_digest("causal/fei.py", "causal/figures.py", "tiers.py"),
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/fei_tables.log",
     benchmark:
@@ -215,6 +219,7 @@ rule select_influencer:
         code=package_digest("causal/selection.py", "causal/figures.py"),
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/select_influencer/{campaign}.log",
     benchmark:
@@ -230,6 +235,7 @@ rule gather_selection:
         "results/causal/selection.parquet",
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/gather_selection.log",
     benchmark:
@@ -261,6 +267,7 @@ rule check_fei_truth:
                             "causal/control_function.py", "tiers.py"),
     conda:
         "../environment.yml"
+    priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
     log:
         "results/logs/check_fei_truth.log",
     benchmark:
