@@ -168,3 +168,24 @@ def test_aga_beats_every_benchmark_policy(seed):
     totals = {policy: int(simulate_platform(policy, HEADLINE, seed)[1]["adopters"].sum()) for policy in POLICIES}
     for policy in ("NoD", "ATT", "TIM", "POT"):
         assert totals["AGA"] > 1.02 * totals[policy], totals
+
+
+# -- whole runs are bit-identical with the pre-optimisation planner (reach.promotion.reference) patched in ---------
+
+import pandas as pd  # noqa: E402
+
+SMALL = PlatformSpec(market=10_000, initial_videos=20, new_per_period=4, periods=18, K=8, L=5, c_bar=3.0)
+
+
+@pytest.mark.parametrize("policy, spec, seed", [("AGA", SMALL, 11), ("AGA", PlatformSpec(**{**SMALL.__dict__, "L": 1}), 12),
+                                                ("ATT", SMALL, 13), ("POT", SMALL, 15), ("AGA", TINY, 14)])
+def test_runs_are_bit_identical_to_the_reference_planner(policy, spec, seed, monkeypatch):
+    import reach.promotion.platform as platform
+    from reach.promotion import reference
+
+    new = simulate_platform(policy, spec, seed)
+    monkeypatch.setattr(platform, "accelerated_greedy", reference.accelerated_greedy_reference)
+    monkeypatch.setattr(platform, "solve_po", reference.solve_po_reference)
+    old = simulate_platform(policy, spec, seed)
+    for a, b in zip(new, old):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)

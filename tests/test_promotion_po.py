@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reach.promotion.po import f_value, solve_po, solve_po_cvxpy, trajectory
+from reach.promotion.po import Pruned, f_value, solve_po, solve_po_cvxpy, trajectory
 
 
 def random_instance(rng: np.random.Generator, kind: str):
@@ -85,3 +85,53 @@ def test_zero_budget_and_bad_inputs():
     assert res.adopters == pytest.approx(m * a[:, -1].sum(), rel=1e-12)
     with pytest.raises(ValueError, match="p \\+ q <= 1"):
         solve_po([0.8], [0.5], m, [0.0], 3, 10.0)
+
+
+# -- the CPU work on the solver keeps every bit: the pre-optimisation copy in reach.promotion.reference is the oracle
+
+from reach.promotion.po import _as_inputs, _solve_h  # noqa: E402
+from reach.promotion.reference import _solve_h_reference, solve_po_reference  # noqa: E402
+
+
+def _identical(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_solve_h_is_bit_identical_to_the_reference(seed):
+    """Thetas from 0 past theta_max, cold and warm starts, L from 1 to 13, and one platform-sized batch."""
+    rng = np.random.default_rng([seed, 77])
+    n, L = 300, 13
+    big = (np.clip(rng.normal(0.156, 0.055, n), 0.01, 0.5), np.clip(rng.normal(0.0547, 0.0225, n), 0.001, 0.3),
+           1e4, rng.uniform(0, 0.6, n) * 1e4 * (rng.random(n) < 0.6), L, 0.0,
+           0.983 ** (rng.integers(0, 120, n)[:, None] + np.arange(L)[None]))
+    for kind in ("binding", "saturated", "decay", "large", "big"):
+        p, q, m, A0, L, _, decay = big if kind == "big" else random_instance(rng, kind)
+        p, q_eff, a0 = _as_inputs(p, q, A0 / m, L, decay)
+        theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1)))
+        y0 = rng.uniform(0, 1, q_eff.shape) * (rng.random(q_eff.shape) < 0.7)
+        for theta in (0.0, *theta_max * rng.uniform(0, 1.2, 4)):
+            for start in (None, y0):
+                assert _identical(_solve_h(theta, p, q_eff, a0, start), _solve_h_reference(theta, p, q_eff, a0, start))
+
+
+@pytest.mark.parametrize("kind, seed", CASES[::2])
+def test_solve_po_is_bit_identical_to_the_reference(kind, seed):
+    """Plain solves, the AGA's bracketed warm-started ones and pruned ones."""
+    rng = np.random.default_rng([seed, len(kind), 5])
+    p, q, m, A0, L, budget, decay = random_instance(rng, kind)
+    plain = solve_po(p, q, m, A0, L, budget, decay)
+    ref = solve_po_reference(p, q, m, A0, L, budget, decay)
+    assert _identical(plain.x, ref.x) and (plain.adopters, plain.theta, plain.budget_used) == (
+        ref.adopters, ref.theta, ref.budget_used)
+    y0 = rng.uniform(0, 1, (p.size, L))
+    for kw in ({"theta_lo": 0.5 * plain.theta, "theta_hi": 2 * plain.theta + 1e-3, "y0": y0},
+               {"theta_lo": 2 * plain.theta + 1e-3},                               # a wrong lower bound
+               {"prune_below": plain.adopters * 1.001}, {"prune_below": plain.adopters * 0.999}):
+        new, old = solve_po(p, q, m, A0, L, budget, decay, **kw), solve_po_reference(p, q, m, A0, L, budget, decay, **kw)
+        assert type(new) is type(old)
+        if isinstance(new, Pruned):
+            assert new.bound == old.bound
+        else:
+            assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
+                old.adopters, old.theta, old.budget_used)

@@ -125,10 +125,12 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
     theta_prev = np.zeros(n)             # theta*(U_{k-1} + v) from the last exact solve of v
     gain_prev = np.full(n, np.inf)       # an upper bound on v's gain from an earlier iteration (submodularity)
     evaluations = 0
+    idle_theta, idle_all = None, np.zeros(n, dtype=bool)   # the idle flags of candidates at theta = idle_theta
+    theta_mb = thetas[None, :] * m * b
     for _ in range(min(K, n)):
         cand = np.flatnonzero(~in_set)
         # upper bound: weak duality on the grid
-        upper = np.min(phi[None, :] + h_m[cand] + thetas[None, :] * m * b, axis=1)
+        upper = np.min(phi[None, :] + h_m[cand] + theta_mb, axis=1)
         # lower bound: the best budget-feasible grid point, mixed with its neighbour to spend exactly
         tot_spend = spend_u[None, :] + spend[cand]
         tot_value = value_u[None, :] + value_m[cand]
@@ -145,13 +147,19 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
         gain_lower = np.minimum(lower - current.adopters - base[cand], gain_upper)
         # A candidate that would spend nothing at theta*(U) leaves the optimum unchanged: its gain is exactly 0
         # (KKT of Eq. 13 hold for U + w with x_w = 0 and the same multiplier), so it needs no solve.
-        y_at = _solve_h(current.theta, pp[cand], q_eff[cand], a0[cand])
-        idle = np.sum(y_at * _nonadopters(y_at, pp[cand], q_eff[cand], a0[cand])[:, :-1], axis=1) <= 0
+        # (Only used once a multiplier is positive; h_v at a given theta depends on v alone, so the flags of the
+        # last theta solved are reused while theta* stays put -- after an idle pick.)
         if chosen and current.theta > 0:
+            if idle_theta != current.theta:
+                y_at = _solve_h(current.theta, pp[cand], q_eff[cand], a0[cand])
+                idle_all[cand] = np.sum(y_at * _nonadopters(y_at, pp[cand], q_eff[cand], a0[cand])[:, :-1],
+                                        axis=1) <= 0
+                idle_theta = current.theta
+            idle = idle_all[cand]
             gain_upper = np.where(idle, 0.0, gain_upper)
             gain_lower = np.where(idle, 0.0, gain_lower)
         else:
-            idle[:] = False
+            idle = np.zeros(cand.size, dtype=bool)
         # exact solves for every candidate that could still be the best, best upper bound first
         order = np.lexsort((cand, -gain_upper))
         best, best_gain, best_po = -1, -np.inf, None

@@ -78,8 +78,13 @@ def _nonadopters(y, p, q_eff, a0):
     n, L = y.shape
     u = np.empty((n, L + 1))
     u[:, 0] = 1 - a0
-    for t in range(L):
-        u[:, t + 1] = u[:, t] * (1 - p * y[:, t] - q_eff[:, t] * (1 - u[:, t]))
+    stay = 1 - p[:, None] * y          # 1 - p y_t for every t at once: the same products as period by period
+    tmp = np.empty(n)
+    for t in range(L):                 # u_t = u_{t-1} ((1 - p y_t) - q_t (1 - u_{t-1})), the same operations in place
+        np.subtract(1, u[:, t], out=tmp)
+        np.multiply(q_eff[:, t], tmp, out=tmp)
+        np.subtract(stay[:, t], tmp, out=tmp)
+        np.multiply(u[:, t], tmp, out=u[:, t + 1])
     return u
 
 
@@ -89,8 +94,9 @@ def _lagrangian(y, theta, p, q_eff, a0):
     return 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)
 
 
-def _lagrangian_derivatives(y, theta, p, q_eff, a0):
-    """Gradient and Hessian of J in y by the (second-order) adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
+def _gradient(y, theta, p, q_eff, a0):
+    """u (the non-adopters), F_s, F_y, the adjoint mu and the gradient of J in y, by the adjoint of the scalar
+    recursion u_t = F_t(u_{t-1}, y_t)."""
     n, L = y.shape
     u = _nonadopters(y, p, q_eff, a0)
     s = u[:, :-1]                                   # u_{t-1}
@@ -98,40 +104,63 @@ def _lagrangian_derivatives(y, theta, p, q_eff, a0):
     Fy = -p[:, None] * s
     mu = np.empty((n, L))                           # mu_t = dJ/du_t (t = 1..L); running cost -theta y_t u_{t-1}
     nxt = -np.ones(n)
+    ty = theta * y
     for t in range(L - 1, -1, -1):
         mu[:, t] = nxt
-        nxt = nxt * Fs[:, t] - theta * y[:, t]
+        nxt = nxt * Fs[:, t] - ty[:, t]
     grad = mu * Fy - theta * s
+    return u, Fs, Fy, mu, grad
+
+
+def _hessian(theta, p, q_eff, Fs, Fy, mu):
+    """Hessian of J in y by the second-order adjoint, from ``_gradient``'s F_s, F_y and mu."""
+    n, L = Fs.shape
     Dstack = np.zeros((n, L, L))                    # Dstack[:, t] = d u_{t-1} / d y
-    D = np.zeros((n, L))
-    for t in range(L):
-        Dstack[:, t] = D
-        D = Fs[:, t, None] * D
-        D[:, t] += Fy[:, t]
+    for t in range(L - 1):                          # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
+        np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
+        Dstack[:, t + 1, t] += Fy[:, t]
     curv = mu * 2 * q_eff                           # F_ss = 2 q_t, weighted by the adjoint
     hess = np.matmul(np.swapaxes(Dstack * curv[:, :, None], 1, 2), Dstack)
     cross = (mu * -p[:, None] - theta)[:, :, None] * Dstack   # F_sy = -p, r_sy = -theta: row t is e_t D_{t-1}'
     hess += cross + np.swapaxes(cross, 1, 2)
-    return grad, hess
+    return hess
+
+
+def _lagrangian_derivatives(y, theta, p, q_eff, a0):
+    """Gradient and Hessian of J in y by the (second-order) adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
+    _, Fs, Fy, mu, grad = _gradient(y, theta, p, q_eff, a0)
+    return grad, _hessian(theta, p, q_eff, Fs, Fy, mu)
 
 
 def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np.ndarray:
     """argmax over y in [0, 1]^L of J(y) for every video (h_v of Eq. 9, with x_t = y_t u_{t-1}), by projected
-    Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos."""
+    Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos.
+
+    Every video's iterates depend on its own data only, so the work is restricted row by row without changing a
+    bit (``reference._solve_h_reference`` is the unrestricted original): a video whose projected gradient already
+    vanishes stops before its Hessian and eigendecomposition are formed, the objective at the iterate reuses the
+    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step."""
     n = p.size
-    L = q_eff.shape[1]
-    y = np.zeros((n, L)) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
+    y = np.zeros((n, q_eff.shape[1])) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
     active = np.ones(n, dtype=bool)
     for _ in range(max_iter):
         if not active.any():
             break
         idx = np.flatnonzero(active)
         ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
-        grad, hess = _lagrangian_derivatives(ya, theta, pa, qa, aa)
+        u, Fs, Fy, mu, grad = _gradient(ya, theta, pa, qa, aa)
         at_bound = ((ya <= 0) & (grad <= 0)) | ((ya >= 1) & (grad >= 0))
         free = ~at_bound
         pg = np.where(free, grad, 0.0)
-        converged = np.abs(pg).max(axis=1) <= 1e-16
+        stationary = np.abs(pg).max(axis=1) <= 1e-16
+        if stationary.any():  # converged as they are: y unchanged, done
+            active[idx[stationary]] = False
+            keep = np.flatnonzero(~stationary)
+            if keep.size == 0:
+                continue
+            idx, ya, pa, qa, aa = idx[keep], ya[keep], pa[keep], qa[keep], aa[keep]
+            u, Fs, Fy, mu, grad, free, pg = u[keep], Fs[keep], Fy[keep], mu[keep], grad[keep], free[keep], pg[keep]
+        hess = _hessian(theta, pa, qa, Fs, Fy, mu)
         # ascent direction (-H)_free^{-1} g on the free coordinates, with -H made positive definite
         M = -np.where(free[:, :, None] & free[:, None, :], hess, 0.0)
         w, V = np.linalg.eigh(M)
@@ -142,20 +171,23 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
         # In near-linear directions the clamped Newton step is huge; no useful step is longer than the box (width 1)
         d = d / np.maximum(np.abs(d).max(axis=1, keepdims=True), 1.0)
         # Newton decrement: the predicted gain of the step; below round-off there is nothing left to gain
-        converged |= np.sum(pg * d, axis=1) <= 1e-13  # J is O(1) per video: below this is round-off
-        obj_old = _lagrangian(ya, theta, pa, qa, aa)
+        converged = np.sum(pg * d, axis=1) <= 1e-13  # J is O(1) per video: below this is round-off
+        obj_old = 1 - u[:, -1] - theta * np.sum(ya * u[:, :-1], axis=1)   # _lagrangian(ya, ...)
         step = np.ones(idx.size)
         accepted = converged.copy()
         y_new = ya.copy()
+        pend = np.flatnonzero(~accepted)
         for _ls in range(40):
-            trial = np.clip(ya + step[:, None] * d, 0.0, 1.0)
-            obj = _lagrangian(trial, theta, pa, qa, aa)
-            ok = (obj >= obj_old + 1e-4 * np.sum(grad * (trial - ya), axis=1) - 1e-15) & ~accepted
-            y_new[ok] = trial[ok]
-            accepted |= ok
-            if accepted.all():
+            if pend.size == 0:
                 break
-            step = np.where(accepted, step, step * 0.5)
+            yp, dp = ya[pend], d[pend]
+            trial = np.clip(yp + step[pend, None] * dp, 0.0, 1.0)
+            obj = _lagrangian(trial, theta, pa[pend], qa[pend], aa[pend])
+            ok = obj >= obj_old[pend] + 1e-4 * np.sum(grad[pend] * (trial - yp), axis=1) - 1e-15
+            y_new[pend[ok]] = trial[ok]
+            accepted[pend[ok]] = True
+            pend = pend[~ok]
+            step[pend] = step[pend] * 0.5
         change = np.abs(y_new - ya).max(axis=1)
         y[idx] = y_new
         done = converged | (change <= tol) | ~accepted
@@ -188,7 +220,8 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
         y = _solve_h(theta, p, q_eff, a0, y0)
         u = _nonadopters(y, p, q_eff, a0)
         if prune_below is not None:
-            dual = m * (float(_lagrangian(y, theta, p, q_eff, a0).sum()) + theta * b)  # Eq. 8 at theta
+            lag = 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)                 # _lagrangian, reusing u
+            dual = m * (float(lag.sum()) + theta * b)  # Eq. 8 at theta
             if dual < prune_below:
                 raise _Pruned(dual)
         return y, float(np.sum(y * u[:, :-1]))

@@ -1,0 +1,95 @@
+"""CPU of one platform run of paper 2's simulation (rule simulate_promotion, default config: AGA at K = 50, L = 13,
+C-bar = 6, 120 periods, m = 10,000): the planner as it was before its CPU work (``reach.promotion.reference``, patched
+into the platform) against today's, same seed, in one run. Prints both CPU times (time.process_time), their ratio,
+whether the two runs' tables are identical, and the CPU of the simulate_promotion script's imports; asserts nothing.
+
+    .venv/bin/python benchmarks/promotion_cpu.py [--policy AGA] [--K 50] [--L 13] [--c-bar 6] [--replicate 1]
+                                                 [--periods 120] [--estimates results/diffusion/estimates.parquet]
+
+The platform settings and the seed come from workflow_config.yaml; video (p, q) from the calibrated categories when
+the estimates file exists (as the workflow does), else from the published summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import yaml
+
+import reach.promotion.platform as platform
+from reach.promotion import reference
+from reach.promotion.platform import PlatformSpec, category_pq, simulate_platform
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT_IMPORTS = ("import numpy, pandas, tqdm, pyarrow.parquet; import reach.logs; "
+                  "import reach.promotion.platform")
+
+
+def run(policy: str, spec: PlatformSpec, seed: int, categories, old: bool):
+    """(tables, CPU s) of one run, with the reference planner patched in when ``old``."""
+    patches = ([mock.patch.object(platform, "accelerated_greedy", reference.accelerated_greedy_reference),
+                mock.patch.object(platform, "solve_po", reference.solve_po_reference)] if old else [])
+    for p in patches:
+        p.start()
+    try:
+        start = time.process_time()
+        tables = simulate_platform(policy, spec, seed, categories)
+        return tables, time.process_time() - start
+    finally:
+        for p in patches:
+            p.stop()
+
+
+def import_cpu() -> float:
+    """CPU s of a fresh interpreter doing the script's imports (user + system, children's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", SCRIPT_IMPORTS], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    config = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())
+    promo = config["promotion"]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policy", default="AGA")
+    ap.add_argument("--K", type=int, default=promo["K"])
+    ap.add_argument("--L", type=int, default=promo["L"])
+    ap.add_argument("--c-bar", type=float, default=promo["l_sweep"]["c_bar"])
+    ap.add_argument("--replicate", type=int, default=1)
+    ap.add_argument("--periods", type=int, default=promo["periods"])
+    ap.add_argument("--estimates", default=str(ROOT / "results/diffusion/estimates.parquet"))
+    args = ap.parse_args()
+
+    spec = PlatformSpec(market=promo["market"], initial_videos=promo["initial_videos"],
+                        new_per_period=promo["new_per_period"], periods=promo["periods"], gamma=promo["gamma"],
+                        K=args.K, L=args.L, c_bar=args.c_bar)
+    spec = replace(spec, periods=args.periods)
+    seed = int(np.random.SeedSequence([int(config["seed"]), args.replicate]).generate_state(1)[0])  # as the script
+    categories = None
+    if promo["pq_source"] == "estimates" and Path(args.estimates).exists():
+        categories = category_pq(pd.read_parquet(args.estimates))
+    print(f"{args.policy} run: {spec}, replicate {args.replicate} (seed {seed}), (p, q) from "
+          + (f"{len(categories)} categories of {args.estimates}" if categories is not None else "the published summary"))
+    new, t_new = run(args.policy, spec, seed, categories, old=False)
+    old, t_old = run(args.policy, spec, seed, categories, old=True)
+    same = all(a.equals(b) for a, b in zip(new, old))
+    print(f"  before (reference planner): {t_old:8.2f} CPU s")
+    print(f"  after  (today's planner):   {t_new:8.2f} CPU s")
+    print(f"  ratio before / after: {t_old / t_new:.2f}x; periods and videos tables identical: {same}; "
+          f"total adopters {int(new[1]['adopters'].sum())}")
+    print(f"  start-up, the script's imports in a fresh interpreter: {import_cpu():.2f} CPU s "
+          f"({SCRIPT_IMPORTS!r})")
+
+
+if __name__ == "__main__":
+    main()
