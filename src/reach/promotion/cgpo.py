@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from reach.promotion.po import PoResult, Pruned, _as_inputs, _nonadopters, _solve_h, f_value, solve_po, solve_po_cvxpy
+from reach.promotion.po import PoResult, Pruned, _as_inputs, _solve_h_u, f_value, solve_po, solve_po_cvxpy
 
 
 @dataclass
@@ -92,8 +92,8 @@ def _tabulate(p, q_eff, a0, thetas):
     shares = np.empty((n, G, L))
     y = np.ones((n, L))
     for g, theta in enumerate(thetas):
-        y = _solve_h(float(theta), p, q_eff, a0, y)
-        x = y * _nonadopters(y, p, q_eff, a0)[:, :-1]
+        y, u = _solve_h_u(float(theta), p, q_eff, a0, y)
+        x = y * u[:, :-1]
         value[:, g] = f_value(x, p, q_eff, a0)
         spend[:, g] = x.sum(axis=1)
         h[:, g] = value[:, g] - theta * spend[:, g]
@@ -151,9 +151,8 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
         # last theta solved are reused while theta* stays put -- after an idle pick.)
         if chosen and current.theta > 0:
             if idle_theta != current.theta:
-                y_at = _solve_h(current.theta, pp[cand], q_eff[cand], a0[cand])
-                idle_all[cand] = np.sum(y_at * _nonadopters(y_at, pp[cand], q_eff[cand], a0[cand])[:, :-1],
-                                        axis=1) <= 0
+                y_at, u_at = _solve_h_u(current.theta, pp[cand], q_eff[cand], a0[cand])
+                idle_all[cand] = np.sum(y_at * u_at[:, :-1], axis=1) <= 0
                 idle_theta = current.theta
             idle = idle_all[cand]
             gain_upper = np.where(idle, 0.0, gain_upper)

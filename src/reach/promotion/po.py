@@ -94,11 +94,11 @@ def _lagrangian(y, theta, p, q_eff, a0):
     return 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)
 
 
-def _gradient(y, theta, p, q_eff, a0):
-    """u (the non-adopters), F_s, F_y, the adjoint mu and the gradient of J in y, by the adjoint of the scalar
-    recursion u_t = F_t(u_{t-1}, y_t)."""
+def _gradient(y, theta, p, q_eff, a0, u=None):
+    """u (the non-adopters; pass them when known), F_s, F_y, the adjoint mu and the gradient of J in y, by the
+    adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
     n, L = y.shape
-    u = _nonadopters(y, p, q_eff, a0)
+    u = _nonadopters(y, p, q_eff, a0) if u is None else u
     s = u[:, :-1]                                   # u_{t-1}
     Fs = 1 - p[:, None] * y - q_eff + 2 * q_eff * s
     Fy = -p[:, None] * s
@@ -133,22 +133,33 @@ def _lagrangian_derivatives(y, theta, p, q_eff, a0):
 
 
 def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np.ndarray:
+    """y of ``_solve_h_u``."""
+    return _solve_h_u(theta, p, q_eff, a0, y0, tol, max_iter)[0]
+
+
+def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> tuple[np.ndarray, np.ndarray]:
     """argmax over y in [0, 1]^L of J(y) for every video (h_v of Eq. 9, with x_t = y_t u_{t-1}), by projected
     Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos.
 
     Every video's iterates depend on its own data only, so the work is restricted row by row without changing a
     bit (``reference._solve_h_reference`` is the unrestricted original): a video whose projected gradient already
     vanishes stops before its Hessian and eigendecomposition are formed, the objective at the iterate reuses the
-    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step."""
+    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step; the non-adopters of an accepted
+    step are kept for the next iteration and returned with y, (y, u)."""
     n = p.size
     y = np.zeros((n, q_eff.shape[1])) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
+    U = np.empty((n, q_eff.shape[1] + 1))    # the non-adopters of y, row by row (valid where ``known``)
+    known = np.zeros(n, dtype=bool)
     active = np.ones(n, dtype=bool)
     for _ in range(max_iter):
         if not active.any():
             break
         idx = np.flatnonzero(active)
         ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
-        u, Fs, Fy, mu, grad = _gradient(ya, theta, pa, qa, aa)
+        u = U[idx] if known[idx].all() else None
+        u, Fs, Fy, mu, grad = _gradient(ya, theta, pa, qa, aa, u)
+        U[idx] = u
+        known[idx] = True
         at_bound = ((ya <= 0) & (grad <= 0)) | ((ya >= 1) & (grad >= 0))
         free = ~at_bound
         pg = np.where(free, grad, 0.0)
@@ -182,9 +193,11 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
                 break
             yp, dp = ya[pend], d[pend]
             trial = np.clip(yp + step[pend, None] * dp, 0.0, 1.0)
-            obj = _lagrangian(trial, theta, pa[pend], qa[pend], aa[pend])
+            ut = _nonadopters(trial, pa[pend], qa[pend], aa[pend])
+            obj = 1 - ut[:, -1] - theta * np.sum(trial * ut[:, :-1], axis=1)   # _lagrangian(trial, ...)
             ok = obj >= obj_old[pend] + 1e-4 * np.sum(grad[pend] * (trial - yp), axis=1) - 1e-15
             y_new[pend[ok]] = trial[ok]
+            U[idx[pend[ok]]] = ut[ok]
             accepted[pend[ok]] = True
             pend = pend[~ok]
             step[pend] = step[pend] * 0.5
@@ -192,7 +205,9 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
         y[idx] = y_new
         done = converged | (change <= tol) | ~accepted
         active[idx[done]] = False
-    return y
+    if not known.all():  # only with max_iter = 0
+        U = _nonadopters(y, p, q_eff, a0)
+    return y, U
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
@@ -217,8 +232,7 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
             self.bound = bound
 
     def spend(theta, y0=None):
-        y = _solve_h(theta, p, q_eff, a0, y0)
-        u = _nonadopters(y, p, q_eff, a0)
+        y, u = _solve_h_u(theta, p, q_eff, a0, y0)
         if prune_below is not None:
             lag = 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)                 # _lagrangian, reusing u
             dual = m * (float(lag.sum()) + theta * b)  # Eq. 8 at theta
