@@ -111,3 +111,21 @@ def test_accelerated_greedy_is_bit_identical_to_the_reference(seed, n, K, L, c_b
     assert new.exact_evaluations == old.exact_evaluations
     assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
     assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)
+
+
+# -- and the second round (u0 warm starts from the grid's non-adopters) against the planner before it -------------
+
+from reach.promotion.reference import accelerated_greedy_v2  # noqa: E402
+
+
+@pytest.mark.parametrize("seed, n, K, L, c_bar", [(10, 40, 10, 13, 6.0), (11, 50, 20, 4, 6.0), (12, 30, 8, 20, 2.0)])
+def test_accelerated_greedy_is_bit_identical_to_v2(seed, n, K, L, c_bar):
+    rng = np.random.default_rng(300 + seed)
+    p, q, m, A0, decay = corpus(rng, n, L)
+    budget = c_bar * m * L
+    new = accelerated_greedy(p, q, m, A0, L, budget, K, decay)
+    old = accelerated_greedy_v2(p, q, m, A0, L, budget, K, decay)
+    assert new.selected == old.selected and new.gains == old.gains and new.objective == old.objective
+    assert new.exact_evaluations == old.exact_evaluations
+    assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
+    assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)

@@ -178,7 +178,9 @@ SMALL = PlatformSpec(market=10_000, initial_videos=20, new_per_period=4, periods
 
 
 @pytest.mark.parametrize("policy, spec, seed", [("AGA", SMALL, 11), ("AGA", PlatformSpec(**{**SMALL.__dict__, "L": 1}), 12),
-                                                ("ATT", SMALL, 13), ("POT", SMALL, 15), ("AGA", TINY, 14)])
+                                                ("ATT", SMALL, 13), ("POT", SMALL, 15), ("AGA", TINY, 14),
+                                                ("AGA", PlatformSpec(**{**SMALL.__dict__, "L": 13}), 16),
+                                                ("TIM", PlatformSpec(**{**SMALL.__dict__, "L": 13}), 17)])
 def test_runs_are_bit_identical_to_the_reference_planner(policy, spec, seed, monkeypatch):
     import reach.promotion.platform as platform
     from reach.promotion import reference

@@ -135,3 +135,73 @@ def test_solve_po_is_bit_identical_to_the_reference(kind, seed):
         else:
             assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
                 old.adopters, old.theta, old.budget_used)
+
+
+# -- the second round of CPU work (u0 warm starts, in-place adjoint, accumulated Hessian recursion, leaner first
+# Newton iteration) against the planner as it was before it (reach.promotion.reference, the *_v2 copies) --------
+
+from reach.promotion.po import _gradient, _hessian, _nonadopters, _solve_h_u  # noqa: E402
+from reach.promotion.reference import _gradient_v2, _hessian_v2, _solve_h_u_v2, solve_po_v2  # noqa: E402
+
+
+@pytest.mark.parametrize("L", [1, 2, 4, 7, 8, 13, 20])
+def test_gradient_and_hessian_are_bit_identical_to_v2(L):
+    """Both Hessian paths (column loop below L = 8 or when F_s <= 0 / F_y = 0 somewhere, running product else),
+    with saturated videos (u = 0: F_y = -0) and p + q = 1 at y = 1 (F_s near 0) in some batches."""
+    rng = np.random.default_rng([L, 3])
+    n = 40
+    for case in ("plain", "saturated", "edge"):
+        p = rng.uniform(0.01, 0.4, n)
+        q_eff = rng.uniform(0.0, 0.5, (n, L)) * np.minimum(1.0, (1 - p[:, None]) / 0.5)
+        a0 = rng.uniform(0, 0.95, n)
+        y = rng.uniform(0, 1, (n, L)) * (rng.random((n, L)) < 0.7)
+        if case == "saturated":
+            a0[:3] = 1.0
+        if case == "edge":
+            q_eff[:4] = (1 - p[:4])[:, None]
+            y[:4] = 1.0
+        for theta in (0.0, 0.03):
+            new, old = _gradient(y, theta, p, q_eff, a0), _gradient_v2(y, theta, p, q_eff, a0)
+            assert all(_identical(a, b) for a, b in zip(new, old))
+            _, Fs, Fy, mu, _ = new
+            assert _identical(_hessian(theta, p, q_eff, Fs, Fy, mu), _hessian_v2(theta, p, q_eff, Fs, Fy, mu))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_solve_h_u_with_known_nonadopters_is_bit_identical_to_v2(seed):
+    """u0 (the non-adopters of y0) spares a recursion and changes nothing; a y0 outside [0, 1] is clipped, so
+    its u0 must be ignored (a wrong u0 here would change the result)."""
+    rng = np.random.default_rng([seed, 91])
+    for kind in ("binding", "saturated", "decay", "large"):
+        p, q, m, A0, L, _, decay = random_instance(rng, kind)
+        p, q_eff, a0 = _as_inputs(p, q, A0 / m, L, decay)
+        theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1)))
+        y0 = rng.uniform(0, 1, q_eff.shape) * (rng.random(q_eff.shape) < 0.7)
+        wild = y0 * 1.5 - 0.2
+        for theta in (0.0, *theta_max * rng.uniform(0, 1.2, 3)):
+            for start in (y0, wild):
+                new = _solve_h_u(theta, p, q_eff, a0, start, u0=_nonadopters(start, p, q_eff, a0))
+                old = _solve_h_u_v2(theta, p, q_eff, a0, start)
+                assert _identical(new[0], old[0]) and _identical(new[1], old[1])
+            assert all(_identical(a, b) for a, b in zip(_solve_h_u(theta, p, q_eff, a0), _solve_h_u_v2(theta, p, q_eff, a0)))
+
+
+@pytest.mark.parametrize("kind, seed", CASES[1::3])
+def test_solve_po_with_a_warm_start_is_bit_identical_to_v2(kind, seed):
+    """The AGA's call: bracket, y0 and its non-adopters u0 (as the grid passes them)."""
+    rng = np.random.default_rng([seed, len(kind), 8])
+    p, q, m, A0, L, budget, decay = random_instance(rng, kind)
+    plain = solve_po(p, q, m, A0, L, budget, decay)
+    pp, q_eff, a0 = _as_inputs(p, q, A0 / m, L, decay)
+    y0 = rng.uniform(0, 1, (p.size, L))
+    u0 = _nonadopters(y0, pp, q_eff, a0)
+    for kw in ({"theta_lo": 0.5 * plain.theta, "theta_hi": 2 * plain.theta + 1e-3, "y0": y0},
+               {"theta_lo": 0.9 * plain.theta, "theta_hi": 1.1 * plain.theta + 1e-6, "y0": y0,
+                "prune_below": plain.adopters * 0.999}):
+        new, old = solve_po(p, q, m, A0, L, budget, decay, u0=u0, **kw), solve_po_v2(p, q, m, A0, L, budget, decay, **kw)
+        assert type(new) is type(old)
+        if isinstance(new, Pruned):
+            assert new.bound == old.bound
+        else:
+            assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
+                old.adopters, old.theta, old.budget_used)

@@ -83,22 +83,25 @@ def greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=None,
 
 def _tabulate(p, q_eff, a0, thetas):
     """h_v(theta) (normalised), b_v(theta) = sum_t x_vt, the policies' values f_v and the policies themselves
-    (as shares y) for every video at every grid theta; warm-started along the grid."""
+    (as shares y, with their non-adopters u) for every video at every grid theta; warm-started along the grid
+    (y and its u: ``reference._tabulate_v2`` recomputed u, to the same bits)."""
     n, G = p.size, thetas.size
     L = q_eff.shape[1]
     h = np.empty((n, G))
     spend = np.empty((n, G))
     value = np.empty((n, G))
     shares = np.empty((n, G, L))
-    y = np.ones((n, L))
+    nonadopters = np.empty((n, G, L + 1))
+    y, u = np.ones((n, L)), None
     for g, theta in enumerate(thetas):
-        y, u = _solve_h_u(float(theta), p, q_eff, a0, y)
+        y, u = _solve_h_u(float(theta), p, q_eff, a0, y, u0=u)
         x = y * u[:, :-1]
         value[:, g] = f_value(x, p, q_eff, a0)
         spend[:, g] = x.sum(axis=1)
         h[:, g] = value[:, g] - theta * spend[:, g]
         shares[:, g] = y
-    return h, spend, value, shares
+        nonadopters[:, g] = u
+    return h, spend, value, shares, nonadopters
 
 
 def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=None,
@@ -112,7 +115,7 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
     base = m * f_value(np.zeros((n, L)), pp, q_eff, a0)
     theta_max = float(np.max(pp * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15
     thetas = np.concatenate([[0.0], np.geomspace(theta_max * 1e-6, theta_max, grid_size - 1)])
-    h, spend, value, shares = _tabulate(pp, q_eff, a0, thetas)
+    h, spend, value, shares, nonadopters = _tabulate(pp, q_eff, a0, thetas)
     h_m, value_m = m * h, m * value
 
     chosen: list[int] = []
@@ -180,7 +183,7 @@ def accelerated_greedy(p, q, m: float, A0, L: int, budget: float, K: int, decay=
             f = int(first[k])
             res = solve_po(p[idx], q[idx], m, A0[idx], L, budget, _subset(decay, idx),
                            theta_lo=max(current.theta, theta_prev[v], thetas[f - 1] if f > 0 else 0.0),
-                           theta_hi=thetas[f], y0=shares[idx, f],
+                           theta_hi=thetas[f], y0=shares[idx, f], u0=nonadopters[idx, f],
                            prune_below=current.adopters + base[v] + best_gain - tol if best >= 0 else None)
             evaluations += 1
             if isinstance(res, Pruned):  # a dual value proved v cannot beat the best so far

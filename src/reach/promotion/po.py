@@ -103,22 +103,55 @@ def _gradient(y, theta, p, q_eff, a0, u=None):
     Fs = 1 - p[:, None] * y - q_eff + 2 * q_eff * s
     Fy = -p[:, None] * s
     mu = np.empty((n, L))                           # mu_t = dJ/du_t (t = 1..L); running cost -theta y_t u_{t-1}
-    nxt = -np.ones(n)
+    mu[:, L - 1] = -1.0
     ty = theta * y
-    for t in range(L - 1, -1, -1):
-        mu[:, t] = nxt
-        nxt = nxt * Fs[:, t] - ty[:, t]
+    for t in range(L - 2, -1, -1):                  # mu_t = mu_{t+1} F_s,t+1 - theta y_t+1, written in place
+        np.multiply(mu[:, t + 1], Fs[:, t + 1], out=mu[:, t])
+        np.subtract(mu[:, t], ty[:, t + 1], out=mu[:, t])
     grad = mu * Fy - theta * s
     return u, Fs, Fy, mu, grad
+
+
+_ACCUMULATE_FROM = 8   # from this L on, one multiply.accumulate is cheaper than the 2 (L - 1) column operations
+
+
+def _sensitivities(Fs, Fy):
+    """Dstack[:, t, j] = d u_{t-1} / d y_j of ``_hessian``'s loop, as one running product down the rows:
+    entry (j + 1, j) is F_y,j and each later row multiplies by F_s,t-1 -- the loop's products in its order, so the
+    same bits. Only for F_s > 0 and F_y != 0 (the caller checks): then the loop's zeros are +0 and its
+    F_s,j * 0 + F_y,j is F_y,j exactly."""
+    n, L = Fs.shape
+    W = np.empty((n, L, L))
+    W[:, 0] = 1.0
+    W[:, 1:] = Fs[:, :-1, None]
+    W[:, _UPPER[L]] = 1.0                        # rows t <= j: the product has not started (1 * F_y,j is exact)
+    r = np.arange(1, L)
+    W[:, r, r - 1] = Fy[:, :-1]
+    D = np.multiply.accumulate(W, axis=1)
+    D[:, _UPPER[L]] = 0.0
+    return D
+
+
+class _UpperMasks(dict):
+    def __missing__(self, L):
+        mask = np.triu(np.ones((L, L), dtype=bool))   # t <= j
+        self[L] = mask
+        return mask
+
+
+_UPPER = _UpperMasks()
 
 
 def _hessian(theta, p, q_eff, Fs, Fy, mu):
     """Hessian of J in y by the second-order adjoint, from ``_gradient``'s F_s, F_y and mu."""
     n, L = Fs.shape
-    Dstack = np.zeros((n, L, L))                    # Dstack[:, t] = d u_{t-1} / d y
-    for t in range(L - 1):                          # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
-        np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
-        Dstack[:, t + 1, t] += Fy[:, t]
+    if L >= _ACCUMULATE_FROM and (Fs > 0).all() and (Fy[:, :-1] != 0).all():
+        Dstack = _sensitivities(Fs, Fy)
+    else:
+        Dstack = np.zeros((n, L, L))                # Dstack[:, t] = d u_{t-1} / d y
+        for t in range(L - 1):                      # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
+            np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
+            Dstack[:, t + 1, t] += Fy[:, t]
     curv = mu * 2 * q_eff                           # F_ss = 2 q_t, weighted by the adjoint
     hess = np.matmul(np.swapaxes(Dstack * curv[:, :, None], 1, 2), Dstack)
     cross = (mu * -p[:, None] - theta)[:, :, None] * Dstack   # F_sy = -p, r_sy = -theta: row t is e_t D_{t-1}'
@@ -137,29 +170,44 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
     return _solve_h_u(theta, p, q_eff, a0, y0, tol, max_iter)[0]
 
 
-def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> tuple[np.ndarray, np.ndarray]:
+def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300,
+               u0=None) -> tuple[np.ndarray, np.ndarray]:
     """argmax over y in [0, 1]^L of J(y) for every video (h_v of Eq. 9, with x_t = y_t u_{t-1}), by projected
     Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos.
 
     Every video's iterates depend on its own data only, so the work is restricted row by row without changing a
     bit (``reference._solve_h_reference`` is the unrestricted original): a video whose projected gradient already
     vanishes stops before its Hessian and eigendecomposition are formed, the objective at the iterate reuses the
-    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step; the non-adopters of an accepted
-    step are kept for the next iteration and returned with y, (y, u)."""
+    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step; the
+    non-adopters of an accepted step are kept for the next iteration and returned with y, (y, u). ``u0``, the
+    non-adopters of ``y0`` when the caller has them (a previous solve's), spares their first recursion; it is used
+    only where the clipped start is y0 itself. ``reference._solve_h_u_v2`` is this before those last savings."""
     n = p.size
     y = np.zeros((n, q_eff.shape[1])) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
-    U = np.empty((n, q_eff.shape[1] + 1))    # the non-adopters of y, row by row (valid where ``known``)
-    known = np.zeros(n, dtype=bool)
+    if u0 is not None and y0 is not None and (y == y0).all():  # u depends on y through 1 - p y only
+        U = np.array(u0, dtype=float, copy=True)
+        known = True
+    else:
+        U = np.empty((n, q_eff.shape[1] + 1))    # the non-adopters of y, row by row (valid where ``known``)
+        known = False
     active = np.ones(n, dtype=bool)
+    first = True
     for _ in range(max_iter):
         if not active.any():
             break
-        idx = np.flatnonzero(active)
-        ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
-        u = U[idx] if known[idx].all() else None
+        if first:  # every video is active: the whole arrays, no gathers (nothing below writes into ya, pa, qa, aa)
+            idx = np.arange(n)
+            ya, pa, qa, aa = y, p, q_eff, a0
+            u = U if known else None
+        else:
+            idx = np.flatnonzero(active)
+            ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
+            u = U[idx]                           # known from the first iteration on
         u, Fs, Fy, mu, grad = _gradient(ya, theta, pa, qa, aa, u)
-        U[idx] = u
-        known[idx] = True
+        if first:  # U is u itself: u is read (objective at the iterate) before the line search writes into U
+            U = u
+            known = True
+            first = False
         at_bound = ((ya <= 0) & (grad <= 0)) | ((ya >= 1) & (grad >= 0))
         free = ~at_bound
         pg = np.where(free, grad, 0.0)
@@ -192,7 +240,8 @@ def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> 
             if pend.size == 0:
                 break
             yp, dp = ya[pend], d[pend]
-            trial = np.clip(yp + step[pend, None] * dp, 0.0, 1.0)
+            # the first trial's step is 1 for all, and 1 * d is d to the bit
+            trial = np.clip(yp + dp if _ls == 0 else yp + step[pend, None] * dp, 0.0, 1.0)
             ut = _nonadopters(trial, pa[pend], qa[pend], aa[pend])
             obj = 1 - ut[:, -1] - theta * np.sum(trial * ut[:, :-1], axis=1)   # _lagrangian(trial, ...)
             ok = obj >= obj_old[pend] + 1e-4 * np.sum(grad[pend] * (trial - yp), axis=1) - 1e-15
@@ -205,14 +254,14 @@ def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> 
         y[idx] = y_new
         done = converged | (change <= tol) | ~accepted
         active[idx[done]] = False
-    if not known.all():  # only with max_iter = 0
+    if not known:  # only with max_iter = 0
         U = _nonadopters(y, p, q_eff, a0)
     return y, U
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
              theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9,
-             prune_below: float | None = None) -> PoResult | Pruned:
+             prune_below: float | None = None, u0: np.ndarray | None = None) -> PoResult | Pruned:
     """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
 
     ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` / ``theta_hi`` are known bounds
@@ -220,7 +269,10 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
     grid's bracket); ``y0`` warm-starts the promoted shares y = x / (1 - a). Wrong bounds are detected and
     widened, so they only ever cost time. With ``prune_below`` (adopters), the solve stops and returns None as
     soon as a dual value -- an upper bound on the optimum by weak duality -- falls below it, and returns that
-    bound as ``Pruned`` (the AGA's pruning)."""
+    bound as ``Pruned`` (the AGA's pruning). ``u0``, the non-adopters of ``y0`` under the equalities (normalised,
+    n x (L + 1); the AGA has them from its grid), only spares their recomputation. Each solve of h passes on its
+    non-adopters with its y, to the next solve it warm-starts and to the final policy x = y u, which is how this
+    differs from ``reference.solve_po_v2`` (same bits)."""
     p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
     b = budget / m
     n = p.size
@@ -231,37 +283,38 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
         def __init__(self, bound):
             self.bound = bound
 
-    def spend(theta, y0=None):
-        y, u = _solve_h_u(theta, p, q_eff, a0, y0)
+    def spend(theta, y0=None, u0=None):
+        y, u = _solve_h_u(theta, p, q_eff, a0, y0, u0=u0)
         if prune_below is not None:
             lag = 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)                 # _lagrangian, reusing u
             dual = m * (float(lag.sum()) + theta * b)  # Eq. 8 at theta
             if dual < prune_below:
                 raise _Pruned(dual)
-        return y, float(np.sum(y * u[:, :-1]))
-
-    def to_x(y):
-        return y * _nonadopters(y, p, q_eff, a0)[:, :-1]
+        return y, u, float(np.sum(y * u[:, :-1]))
 
     try:
         theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above
-        start = np.ones((n, L)) if y0 is None else y0
+        if y0 is None:
+            start = np.ones((n, L))
+            u_start = None
+        else:
+            start, u_start = y0, u0
         lo = max(theta_lo, 0.0)
         if lo == 0.0:
-            y_free, used_free = spend(0.0, np.ones((n, L)))
+            y_free, u_free, used_free = spend(0.0, np.ones((n, L)))
             if used_free <= b * (1 + 1e-12):
-                x = to_x(y_free)
+                x = y_free * u_free[:, :-1]
                 return PoResult(float(m * f_value(x, p, q_eff, a0).sum()), x, 0.0, float(m * used_free))
-            y_lo, used_lo = y_free, used_free
+            y_lo, u_lo, used_lo = y_free, u_free, used_free
         else:
-            y_lo, used_lo = spend(lo, start)
+            y_lo, u_lo, used_lo = spend(lo, start, u_start)
             if used_lo <= b:  # not a lower bound after all: start again from zero
                 return solve_po(p, q, m, A0, L, budget, decay, tol=tol, prune_below=prune_below)
         hi = theta_max if theta_hi is None or theta_hi <= lo else min(theta_hi, theta_max)
-        y_hi, used_hi = spend(hi, start)
+        y_hi, u_hi, used_hi = spend(hi, start, u_start)
         if used_hi > b:  # not an upper bound after all
             hi = theta_max
-            y_hi, used_hi = spend(hi)
+            y_hi, u_hi, used_hi = spend(hi)
         # Safeguarded secant (Illinois) on B(theta) - b: B is monotone, possibly with jumps where f_v is linear.
         f_lo, f_hi = used_lo - b, used_hi - b
         side = 0
@@ -271,23 +324,24 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
             mid = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
             if not lo < mid < hi or (hi - lo) < 1e-6 * max(hi, 1e-300) and side > 3:
                 mid = 0.5 * (lo + hi)
-            y_mid, used_mid = spend(mid, y_lo)
+            y_mid, u_mid, used_mid = spend(mid, y_lo, u_lo)
             f_mid = used_mid - b
             if f_mid > 0:
-                lo, y_lo, used_lo, f_lo = mid, y_mid, used_mid, f_mid
+                lo, y_lo, u_lo, used_lo, f_lo = mid, y_mid, u_mid, used_mid, f_mid
                 f_hi = f_hi / 2 if side == -1 else f_hi
                 side = -1
             else:
-                hi, y_hi, used_hi, f_hi = mid, y_mid, used_mid, f_mid
+                hi, y_hi, u_hi, used_hi, f_hi = mid, y_mid, u_mid, used_mid, f_mid
                 f_lo = f_lo / 2 if side == 1 else f_lo
                 side = 1
             if abs(f_mid) <= 1e-10 * max(b, 1e-300):
                 lo = hi = mid
                 y_lo = y_hi = y_mid
+                u_lo = u_hi = u_mid
                 used_lo = used_hi = used_mid
                 break
         # Spend the budget exactly: mix the two optimal policies on either side of theta* (in x, where f is concave).
-        x_lo, x_hi = to_x(y_lo), to_x(y_hi)
+        x_lo, x_hi = y_lo * u_lo[:, :-1], y_hi * u_hi[:, :-1]
         w = 0.0 if used_lo == used_hi else float(np.clip((used_lo - b) / (used_lo - used_hi), 0.0, 1.0))
         x = (1 - w) * x_lo + w * x_hi
         theta = 0.5 * (lo + hi)
