@@ -2,6 +2,10 @@
 # Figures 3 and 6-11, Table 4) and optimal influencer size (Section 4.4, Figure 12).
 CAUSAL = config["causal"]
 CAUSAL_MEMBERS = list(range(CAUSAL["members"]))
+# every estimator fitted: the compared ones and the configured one (auto: chosen among the compared ones)
+CAUSAL_FITTED = list(dict.fromkeys([*CAUSAL["compare"], *([] if CAUSAL["estimator"] == "auto" else [CAUSAL["estimator"]])]))
+if CAUSAL["estimator"] == "auto" and not CAUSAL["bootstrap_members"]:
+    raise ValueError("causal.estimator: auto chooses on the members' out-of-bag rows: set causal.bootstrap_members: true")
 CAUSAL_DESIGN = {
     "videos": "results/ingest/videos.parquet",
     "representation": "results/represent/r.parquet",
@@ -30,6 +34,7 @@ rule train_causal:
         meta="results/causal/{estimator}/member-{member}.json",
         history="results/causal/{estimator}/history-{member}.parquet",
     params:
+        hashtag_indicators=CAUSAL["hashtag_indicators"],
         config=lambda wc: CAUSAL[wc.estimator],
         candidates=lambda wc: CAUSAL["candidates"].get(wc.estimator, []),
         val_share=CAUSAL["deepiv"]["val_share"],
@@ -66,6 +71,7 @@ rule estimate_fei:
         residuals="results/causal/{estimator}/residuals.parquet",
         tuning="results/causal/{estimator}/tuning.csv",
     params:
+        hashtag_indicators=CAUSAL["hashtag_indicators"],
         follower_grid=config["follower_grid"],
         epsilon=CAUSAL["fei_epsilon"],
         code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
@@ -83,17 +89,23 @@ rule estimate_fei:
 
 
 rule use_estimator:
-    """The configured estimator (causal.estimator) feeds the tables, the selection, the validity test and the report."""
+    """The estimator behind the tables, the selection, the validity test and the report: causal.estimator, or with
+    `auto` the one with the lowest causal validation loss over its members (reach.causal.estimator.choose_estimator)."""
     input:
-        grid=f"results/causal/{CAUSAL['estimator']}/fei_grid.parquet",
-        members=f"results/causal/{CAUSAL['estimator']}/fei_members.npz",
-        residuals=f"results/causal/{CAUSAL['estimator']}/residuals.parquet",
+        grids=expand("results/causal/{estimator}/fei_grid.parquet", estimator=CAUSAL_FITTED),
+        members=expand("results/causal/{estimator}/fei_members.npz", estimator=CAUSAL_FITTED),
+        residuals=expand("results/causal/{estimator}/residuals.parquet", estimator=CAUSAL_FITTED),
+        metas=expand("results/causal/{estimator}/member-{member}.json", estimator=CAUSAL_FITTED,
+                     member=CAUSAL_MEMBERS),
     output:
         grid="results/causal/fei_grid.parquet",
         members="results/causal/fei_members.npz",
         residuals="results/causal/residuals.parquet",
+        choice="results/causal/estimator.json",
     params:
         estimator=CAUSAL["estimator"],
+        fitted=CAUSAL_FITTED,
+        code=package_digest("causal/estimator.py"),
     conda:
         "../environment.yml"
     priority: 50  # the report waits for it; ahead of the promotion simulations queued at the same time
@@ -101,9 +113,8 @@ rule use_estimator:
         "results/logs/use_estimator.log",
     benchmark:
         "results/benchmarks/use_estimator.tsv"
-    shell:
-        "(echo 'causal estimator: {params.estimator}'; cp {input.grid} {output.grid}; "
-        "cp {input.members} {output.members}; cp {input.residuals} {output.residuals}) > {log} 2>&1"
+    script:
+        "../scripts/use_estimator.py"
 
 
 rule compare_estimators:
@@ -111,13 +122,13 @@ rule compare_estimators:
         videos="results/ingest/videos.parquet",
         members=expand("results/causal/{estimator}/fei_members.npz", estimator=CAUSAL["compare"]),
         metas=expand("results/causal/{estimator}/member-0.json", estimator=CAUSAL["compare"]),
+        choice="results/causal/estimator.json",
         truth=(["results/synthetic/truth/fei_grid.parquet", "results/synthetic/truth/campaign_tiers.parquet"]
                if use_synthetic_world() else []),
     output:
         "results/causal/estimators.csv",
     params:
         estimators=CAUSAL["compare"],
-        primary=CAUSAL["estimator"],
         linear_cv=CAUSAL["linear_cv"],
         code=package_digest("causal/fei.py", "causal/truth.py", "causal/estimator.py"),
     conda:
@@ -138,6 +149,7 @@ rule iv_validity:
     output:
         "results/causal/validity.json",
     params:
+        hashtag_indicators=CAUSAL["hashtag_indicators"],
         validity=CAUSAL["validity"],
         seed=config["seed"],
         code=package_digest("causal/validity.py", "causal/design.py"),
@@ -259,6 +271,7 @@ rule check_fei_truth:
         table="results/causal/truth_check.csv",
         figure="results/causal/figures/truth_average.png",
     params:
+        hashtag_indicators=CAUSAL["hashtag_indicators"],
         validity=CAUSAL["validity"],
         seed=config["seed"],
         fei_epsilon=CAUSAL["fei_epsilon"],

@@ -1,7 +1,8 @@
 """Rule compare_estimators: the causal estimators side by side on the same design — per estimator and sponsored
 campaign the six tier-average FEIs and the Table 4 shape, the estimator's own held-out loss (member 0), and on the
 synthetic world the errors against the simulator's truth (campaign tier MAE, shapes right, average-curve MAE,
-per-video FEI correlation). The configured estimator (causal.estimator) is the one the rest of the report uses."""
+per-video FEI correlation). The estimator of results/causal/estimator.json (rule use_estimator) is the one the rest
+of the report uses; its mean causal validation loss over the members stands beside each."""
 
 import json
 
@@ -23,6 +24,9 @@ campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hasht
 if smk.input.truth:   # synthetic world only: the simulator's truth files grade, nothing is fitted on them
     truth_grid = pd.read_parquet(smk.input.truth[0])
     true_types = pd.read_parquet(smk.input.truth[1]).set_index("hashtag")["campaign_type"]
+with open(smk.input.choice) as f:
+    choice = json.load(f)
+validation = {r["estimator"]: r["causal_validation_loss"] for r in choice["estimators"]}
 parts = []
 for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.input.metas):
     with np.load(members_path, allow_pickle=False) as d:
@@ -34,8 +38,9 @@ for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.in
     tab = campaign_shapes(fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv))
     tab.insert(0, "estimator", name)
     tab["label"] = LABELS[name]
-    tab["used_by_report"] = name == p.primary
-    tab["held_out_loss_member0"] = float(info.get("second_stage_val_loss", np.nan))   # standardised y, both
+    tab["used_by_report"] = name == choice["estimator"]
+    tab["held_out_loss_member0"] = float(info.get("second_stage_val_loss", np.nan))   # each estimator's own criterion
+    tab["causal_validation_loss"] = validation.get(name, np.nan)   # the same criterion for both, mean over members
     if smk.input.truth:
         true_fei = true_fei_on_grid(truth_grid, ids, grid)
         true_tab = campaign_shapes(true_fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv))

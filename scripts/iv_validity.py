@@ -19,7 +19,8 @@ videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:
     post = {k: d[k] for k in d.files}
 design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos)
+                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
+                      hashtag_indicators=bool(smk.params.hashtag_indicators))
 residuals = pd.read_parquet(smk.input.residuals)
 if residuals["video_id"].astype(str).tolist() != design.video_id.tolist():
     raise ValueError(f"{smk.input.residuals} is not aligned to {smk.input.videos}")

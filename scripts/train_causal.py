@@ -27,9 +27,12 @@ videos = pd.read_parquet(smk.input.videos)
 with np.load(smk.input.post, allow_pickle=False) as d:
     post = {k: d[k] for k in d.files}
 design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos)
+                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
+                      hashtag_indicators=bool(smk.params.hashtag_indicators))
 n = design.t.size
-candidates = [make_config(estimator, {**p.config, **overrides}, int(p.seed) + 1000 * member, threads=smk.threads)
+# CF-IV lets the follower curve bend per hashtag: the hashtag indicators ending x enter its w(x) directly
+base = {**p.config, **({"direct_columns": design.n_hashtag_columns} if estimator == "cfiv" else {})}
+candidates = [make_config(estimator, {**base, **overrides}, int(p.seed) + 1000 * member, threads=smk.threads)
               for overrides in (list(p.candidates) or [{}])]
 config = candidates[0]
 val_share = float(getattr(config, "val_share", p.val_share))

@@ -84,3 +84,18 @@ def test_missing_values_in_r_or_post_are_errors_for_x():
     post[0, 1] = np.nan
     with pytest.raises(ValueError, match=r"^x is missing .* video 6818860574913336912$"):
         build_design(videos, rep, post, post_ids, cols)
+
+
+def test_hashtag_indicators_end_x_one_column_per_hashtag():
+    videos, rep, post, post_ids, cols = inputs()
+    videos["hashtag"] = ["GlowUp", "Blend", "GlowUp", "Denim"]
+    d = build_design(videos, rep, post, post_ids, cols, hashtag_indicators=True)
+    assert d.n_hashtag_columns == 3
+    assert d.x_columns[-3:] == ["hashtag=Blend", "hashtag=Denim", "hashtag=GlowUp"]
+    np.testing.assert_array_equal(d.x[:, -3:], [[0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    plain = build_design(videos, rep, post, post_ids, cols)
+    np.testing.assert_array_equal(d.x[:, :-3], plain.x)
+    assert plain.n_hashtag_columns == 0
+    videos.loc[1, "hashtag"] = None
+    with pytest.raises(ValueError, match="hashtag for every video of videos.parquet"):
+        build_design(videos, rep, post, post_ids, cols, hashtag_indicators=True)

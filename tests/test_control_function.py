@@ -46,9 +46,11 @@ def test_shapes_lost_without_the_instrument_correction(three_group_fit):
     design, data, model = three_group_fit
     test = design.simulate(2000, 99)
     cf = derivative_errors(model.predict_grid, design, test.x[:600], data.t)
-    # confounding: the direct slope picks up 0.5 u through t (cov(t, u) = 0.9): about +0.16 on every FEI
-    naive = fit_control_function(data.t, np.random.default_rng(0).normal(size=data.t.size), data.x, data.y,
-                                 ControlFunctionConfig(seed=1))
+    # confounding: the direct slope picks up 0.5 u through t (cov(t, u) = 0.9): about +0.16 on every FEI. With t as
+    # its own instrument the first stage is exact, the control v^ ~ 0 carries nothing, and the fit is the direct
+    # series regression (a pure-noise instrument instead leaves B(v^) ~ B(t) collinear with h's basis)
+    naive = fit_control_function(data.t, data.t, data.x, data.y, ControlFunctionConfig(seed=1))
+    assert naive.info["first_stage_r2"] > 0.999
     bad = derivative_errors(naive.predict_grid, design, test.x[:600], data.t)
     assert bad["dh_mae"] > 2 * cf["dh_mae"]
 
@@ -124,3 +126,96 @@ def test_fit_selected_keeps_the_candidate_with_the_lowest_held_out_loss(three_gr
     assert set(model.history["candidate"]) == {0, 1} and model.info["candidate"] == 1
     with pytest.raises(ValueError, match="held-out"):
         fit_selected("cfiv", data.t, data.z, data.x, data.y, candidates, None)
+
+
+def test_standardized_ridge_matches_sklearn_ridge_on_unit_variance_columns():
+    """standardize=True: the ridge is solved on columns of unit standard deviation and the coefficients mapped back;
+    scikit-learn's Ridge on the same scaled columns (its intercept unpenalised like our constant) is the oracle, and
+    without a penalty the scaling must not matter (OLS is scale-free)."""
+    from sklearn.linear_model import Ridge
+
+    from reach.causal.control_function import _column_scale
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 5)) * np.array([1.0, 0.3, 0.09, 3.0, 1.0])     # spline-like small columns
+    y = x @ [1.0, 2.0, -8.0, 0.1, 0.0] + rng.normal(size=300)
+    design = np.column_stack([np.ones(300), x])
+    scale = _column_scale(design, True)
+    assert scale[0] == 1.0
+    np.testing.assert_allclose(design[:, 1:].std(axis=0) / scale[1:], 1.0)
+    ours = _ridge(design / scale, y, 30.0) / scale
+    ref = Ridge(alpha=30.0).fit(x / scale[1:], y)
+    np.testing.assert_allclose(ours[1:], ref.coef_ / scale[1:], rtol=1e-8)
+    np.testing.assert_allclose(ours[0], ref.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(_ridge(design / scale, y, 1e-10) / scale, _ridge(design, y, 1e-10), rtol=1e-6)
+    # with a penalty the unscaled ridge shrinks the small column's large coefficient much harder
+    assert abs(_ridge(design, y, 30.0)[3]) < 0.8 * abs(ours[3])
+    assert np.all(_column_scale(design, False) == 1.0)
+
+
+def _group_last(design, data, n_noise=30, seed=0):
+    """three_group's x reordered to [covariates, strong noise factors, group one-hot]: the principal components of the
+    leading columns carry no group, so only direct columns can bend the curve per group."""
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(data.x.shape[0], 5)) * 3.0
+    noise = factors @ rng.normal(size=(5, n_noise)) + rng.normal(size=(data.x.shape[0], n_noise))
+    return np.column_stack([data.x[:, 3:], noise, data.x[:, :3]])
+
+
+def test_direct_columns_bend_the_curve_per_group(three_group_fit):
+    """direct_columns: the trailing columns (the workflow's hashtag indicators) enter w(x) as they are. With the
+    group one-hot hidden behind strong noise factors, the principal components miss it and the three group curves
+    merge; handed the one-hot as direct columns, each group's dh/dt is back within 15% of its peak."""
+    design, data, _ = three_group_fit
+    test = design.simulate(2000, 99)
+    x_train, x_test = _group_last(design, data), _group_last(design, test, seed=1)
+    scores = {}
+    for direct in (0, 3):
+        model = fit_control_function(data.t, data.z, x_train, data.y,
+                                     ControlFunctionConfig(seed=1, component_grid=(0, 5), direct_columns=direct))
+        assert model.info["direct_columns"] == direct
+
+        def predict_grid(grid, x, model=model):     # x: test.x[:600] in three_group's order; the model sees x_test's
+            return model.predict_grid(grid, x_test[:600])
+        scores[direct] = derivative_errors(predict_grid, design, test.x[:600], data.t)
+    for g in GROUPS:
+        assert scores[3][f"dh_ratio_{g}"] <= 0.15, (g, scores[3])
+    assert scores[0]["dh_ratio_s_shaped"] > 2 * scores[3]["dh_ratio_s_shaped"], {k: v["dh_ratio_s_shaped"] for k, v in scores.items()}
+    with pytest.raises(ValueError, match="direct_columns"):
+        fit_control_function(data.t[:100], data.z[:100], data.x[:100, :2], data.y[:100],
+                             ControlFunctionConfig(direct_columns=3))
+
+
+def test_choose_estimator_takes_the_lowest_mean_causal_validation_loss():
+    from reach.causal.estimator import choose_estimator
+
+    name, rows = choose_estimator({"cfiv": [0.50, 0.52, 0.48], "deepiv": [0.49, 0.47, 0.60]})
+    assert name == "cfiv" and [r["chosen"] for r in rows] == [True, False]
+    assert rows[1]["causal_validation_loss"] == pytest.approx(0.52) and rows[0]["members"] == 3
+    assert choose_estimator({"deepiv": [0.3], "cfiv": [0.3]})[0] == "deepiv"          # ties: the first name
+    with pytest.raises(ValueError, match="'cfiv' has members without a finite"):
+        choose_estimator({"cfiv": [0.5, float("nan")], "deepiv": [0.4]})
+
+
+def test_causal_validation_loss_integrates_h_over_the_first_stage(three_group_fit):
+    """CF-IV's causal validation loss is held-out (y - E_F[h(t, x) | z, x])^2. On DeepGMM's |t| design the first
+    stage is t ~ N(z_0, 1.01) and E_F|t| has a closed form (the folded normal's mean), so the true h integrated over
+    the true F gives the loss CF-IV should reach; h at the first stage's mean instead (no integration) is 0.04 worse.
+    It cannot beat the control-function loss, which also sees t. Without held-out rows there is none."""
+    from scipy.stats import norm
+
+    design = DESIGNS["deepgmm_abs"]()
+    data, held = design.simulate(4000, 3), design.simulate(2000, 4)
+    fit = fit_control_function(data.t, data.z, data.x, data.y, ControlFunctionConfig(seed=1),
+                               validation=(held.t, held.z, held.x, held.y))
+    loss = fit.info["causal_validation_loss"]
+    assert loss > fit.info["second_stage_val_loss"]
+    mu, sd = held.z[:, 0], np.sqrt(1.01)
+    folded_mean = sd * np.sqrt(2 / np.pi) * np.exp(-mu ** 2 / (2 * sd ** 2)) + mu * (1 - 2 * norm.cdf(-mu / sd))
+    var_y = float(np.var(data.y))
+    truth_loss = float(np.mean((held.y - folded_mean) ** 2)) / var_y
+    plug_in_loss = float(np.mean((held.y - np.abs(mu)) ** 2)) / var_y
+    assert abs(loss - truth_loss) < 0.015, (loss, truth_loss)      # measured 0.006; without integrating 0.046
+    assert plug_in_loss > truth_loss + 0.03
+    _, _, model = three_group_fit
+    assert "causal_validation_loss" not in model.info

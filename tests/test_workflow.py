@@ -118,7 +118,7 @@ def test_tiny_end_to_end_run_is_complete_and_deterministic(tiny_run):
 
 
 def _readme_selection_snippet_matches_the_rule(run_dir: Path) -> None:
-    """The README's notebook block (optimal influencer size from the saved Deep IV members) runs as written in a
+    """The README's notebook block (optimal influencer size from the chosen estimator's saved members) runs as written in a
     finished run's folder and gives the optimum that rule select_influencer wrote for the same campaign."""
     import re
 

@@ -9,14 +9,17 @@ so  E[y | t, x, z] = h(t, x) + rho(t - m(z, x)).
 
 Bases (t, z, x standardised with the training rows): B(a) = [a, B_1(a), .., B_{K-2}(a)], the restricted cubic
 spline of reach.causal.response with K knots at Harrell's quantiles; w(x) the first `components` principal
-components of x (standardised), each through a restricted cubic spline (`component_knots`): the directions along
-which h and its t-shape may vary.
+components of x (standardised), each through a restricted cubic spline (`component_knots`), followed by the last
+`direct_columns` columns of x as they are (the workflow's hashtag indicators, which the leading components of a
+~300-column x need not carry): the directions along which h and its t-shape may vary.
 
 Stage 1: m(z, x) = ridge regression on [1, B(z_j) for each instrument, x, B(z) (x) w(x)], cross-fitted over
 `cross_fit_folds` folds so that every row's control v^ = t - m^(z, x) comes from a fit that did not see it.
 Stage 2: y on [1, B(t), B(t) (x) w(x), x, w(x), B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
 part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x)) with a(x) = x . d + w(x) . e),
-rho(v) = B(v) . beta, and
+rho(v) = B(v) . beta (with `standardize`, every design column but the constant is scaled to unit standard deviation
+before the ridge and the coefficients mapped back: the spline columns B_k(t) have standard deviations 0.3 and 0.09
+beside t's 1 on the default world, so an unscaled penalty holds the curve's bends 12-116x tighter than its slope), and
 h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty and the number of components
 (from `component_grid`, capped by the columns of x) are chosen per data set by the held-out squared error of stage 2
 (the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
@@ -50,6 +53,7 @@ from reach.causal.training import JsonConfig, Scaler, check_inputs, json_default
 log = logging.getLogger(__name__)
 
 FORMAT = "reach.cfiv/1"
+CAUSAL_VALIDATION_DRAWS = 32     # quantiles of the first-stage errors that integrate h over F in the causal validation
 METADATA_KEY = "reach_cfiv"
 
 
@@ -65,6 +69,9 @@ class ControlFunctionConfig(JsonConfig):
     first_stage_components: int = 10          # w(x) columns in the first stage's B(z) (x) w(x)
     component_knots: int = 4                  # 0: w(x) linear; else each component also enters through a restricted
                                               # cubic spline with this many knots (3-7): a(x) and the t-slopes bend in x
+    direct_columns: int = 0                   # the last k columns of x (e.g. hashtag indicators) enter w(x) as they are,
+                                              # beside the principal components of the other columns
+    standardize: bool = True                  # ridge on unit-variance design columns (module doc)
     cross_fit_folds: int = 5                  # >= 2
     cv_folds: int = 5                         # >= 2; used when no validation rows are given
     seed: int = 0
@@ -83,7 +90,7 @@ class ControlFunctionConfig(JsonConfig):
             raise ValueError(f"ControlFunctionConfig.penalty_grid must be positive: {self.penalty_grid}")
         if self.component_knots != 0 and self.component_knots not in RCS_KNOT_QUANTILES:
             raise ValueError(f"ControlFunctionConfig.component_knots must be 0 or one of {sorted(RCS_KNOT_QUANTILES)}")
-        if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0:
+        if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0 or self.direct_columns < 0:
             raise ValueError(f"invalid ControlFunctionConfig: {self}")
 
 
@@ -123,6 +130,16 @@ def _ridge(design: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
     return _ridge_solve(design.T @ design, design.T @ y, penalty)
 
 
+def _column_scale(design: np.ndarray, standardize: bool) -> np.ndarray:
+    """Per-column factors that give the training design's columns unit standard deviation (1 for the constant and
+    for constant columns); all ones when not standardising. D / s is fitted, coefficients b / s apply to D."""
+    if not standardize:
+        return np.ones(design.shape[1])
+    sd = design.std(axis=0)
+    sd[0] = 1.0
+    return np.where(sd > 1e-12, sd, 1.0)
+
+
 def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty: float) -> np.ndarray:
     """The ridge solution from D'D and D'y (constant unpenalised)."""
     a = gram.copy()
@@ -133,36 +150,43 @@ def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty: float) -> np.nda
 
 @dataclass
 class _Components:
-    """Principal directions of the standardised x (from the training rows), scaled to unit variance, each optionally
-    expanded by a restricted cubic spline (knots per component, from the training rows): w(x)."""
+    """w(x): principal directions of the standardised x (from the training rows) scaled to unit variance, each
+    optionally expanded by a restricted cubic spline (knots per component from the training rows; a row of NaN knots:
+    linear), followed by `direct` trailing columns of x taken as they are (unit directions, linear)."""
 
     directions: np.ndarray     # (d, q)
     scale: np.ndarray          # (q,)
-    knots: np.ndarray          # (q, K) or (q, 0) for linear components
+    knots: np.ndarray          # (q, K) or (q, 0) for linear components; NaN rows are linear
 
     @classmethod
-    def fit(cls, xs: np.ndarray, q: int, n_knots: int = 0) -> "_Components":
-        q = int(min(q, xs.shape[1], max(xs.shape[0] - 1, 0)))
-        if q == 0:
-            return cls(np.zeros((xs.shape[1], 0)), np.ones(0), np.zeros((0, 0)))
-        _, _, vt = np.linalg.svd(xs - xs.mean(axis=0), full_matrices=False)
-        directions = vt[:q].T
-        scale = (xs @ directions).std(axis=0)
+    def fit(cls, xs: np.ndarray, q: int, n_knots: int = 0, direct: int = 0) -> "_Components":
+        d = xs.shape[1]
+        direct = int(min(direct, d))
+        pc_x = xs[:, :d - direct]
+        q = int(min(q, pc_x.shape[1], max(xs.shape[0] - 1, 0)))
+        directions = np.zeros((d, q + direct))
+        if q:
+            _, _, vt = np.linalg.svd(pc_x - pc_x.mean(axis=0), full_matrices=False)
+            directions[:d - direct, :q] = vt[:q].T
+        directions[d - direct:, q:] = np.eye(direct)
+        scale = (xs @ directions).std(axis=0) if q + direct else np.ones(0)
         scale = np.where(scale > 1e-12, scale, 1.0)
-        knots = np.zeros((q, 0))
-        if n_knots:
-            w = (xs @ directions) / scale
+        knots = np.zeros((q + direct, 0))
+        if n_knots and q:
+            w = (xs @ directions[:, :q]) / scale[:q]
             try:
-                knots = np.stack([quantile_knots(w[:, j], n_knots) for j in range(q)])
+                knots = np.full((q + direct, n_knots), np.nan)
+                knots[:q] = np.stack([quantile_knots(w[:, j], n_knots) for j in range(q)])
             except ValueError:       # a component with too few distinct values (e.g. one-hot x): linear only
-                knots = np.zeros((q, 0))
+                knots = np.zeros((q + direct, 0))
         return cls(directions, scale, knots)
 
     def __call__(self, xs: np.ndarray) -> np.ndarray:
         w = (xs @ self.directions) / self.scale
         if self.knots.shape[1] == 0:
             return w
-        return np.column_stack([rcs_basis(w[:, j], self.knots[j]) for j in range(w.shape[1])])
+        return np.column_stack([rcs_basis(w[:, j], self.knots[j]) if np.isfinite(self.knots[j]).all()
+                                else w[:, j:j + 1] for j in range(w.shape[1])])
 
 
 # ----------------------------------------------------------------------------------------------- model
@@ -309,6 +333,8 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
 
     # ---- stage 1: cross-fitted m(z, x), controls v^ = t - m^(z, x) (standardised t scale)
     first = _first_stage_design(zs, z_knots, xs, w_first(xs))
+    first_scale = _column_scale(first, config.standardize)
+    first = first / first_scale
     folds = rng.permutation(n) % int(config.cross_fit_folds)
     m_hat = np.empty(n)
     first_penalties = []
@@ -325,7 +351,7 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         ts_va, xs_va, zs_va = scalers["t"](t_va), scalers["x"](x_va), scalers["z"](z_va)
         penalty = float(np.median(first_penalties))
         coef = _ridge(first, ts, penalty)
-        v_va = ts_va - _first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) @ coef
+        v_va = ts_va - (_first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) / first_scale) @ coef
 
     # ---- stage 2: y on [h basis, B(v^)], penalty and components chosen on held-out loss
     t_knots = quantile_knots(ts, config.response_knots)
@@ -333,37 +359,56 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     b_t, b_v = rcs_basis(ts, t_knots), rcs_basis(v, v_knots)
     cv = rng.permutation(n) % int(config.cv_folds)
     rows, best = [], None
-    for q in sorted({min(int(c), x.shape[1]) for c in config.component_grid}):
-        comps = _Components.fit(xs, q, config.component_knots)
+    if config.direct_columns > x.shape[1]:
+        raise ValueError(f"ControlFunctionConfig.direct_columns {config.direct_columns} exceeds x's {x.shape[1]} columns")
+    n_direct = int(config.direct_columns)
+    n_pc = x.shape[1] - n_direct
+    for q in sorted({min(int(c), n_pc) for c in config.component_grid}):
+        comps = _Components.fit(xs, q, config.component_knots, config.direct_columns)
         design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
+        scale = _column_scale(design, config.standardize)
+        design = design / scale
         if validation is not None:
             design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
-                                         rcs_basis(v_va, v_knots)])
+                                         rcs_basis(v_va, v_knots)]) / scale
             gram, moment = design.T @ design, design.T @ y
             losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, p)) ** 2))
                       for p in config.penalty_grid]
         else:
             losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
         for p, loss in zip(config.penalty_grid, losses):
-            rows.append({"stage": "second", "components": int(comps.directions.shape[1]), "penalty": p,
+            rows.append({"stage": "second", "components": int(comps.directions.shape[1]) - n_direct, "penalty": p,
                          "val_loss": loss, "validation": "held-out rows" if validation is not None
                          else f"{config.cv_folds}-fold cross-validation"})
             if best is None or loss < best[0] - 1e-12:
-                best = (loss, comps, p, design)
-    loss, comps, penalty, design = best
-    coef = _ridge(design, y, penalty)
+                best = (loss, comps, p, design, scale)
+    loss, comps, penalty, design, scale = best
+    coef = _ridge(design, y, penalty) / scale
     n_h = design.shape[1] - b_v.shape[1]
     h_coef, control_coef = coef[:n_h], coef[n_h:]
     h_offset = float(np.mean(b_v @ control_coef))
     history = pd.DataFrame(rows)
-    history["chosen"] = (history["components"] == comps.directions.shape[1]) & (history["penalty"] == penalty)
+    history["chosen"] = ((history["components"] == comps.directions.shape[1] - n_direct)
+                         & (history["penalty"] == penalty))
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
-            "components": int(comps.directions.shape[1]), "penalty": penalty,
+            "components": int(comps.directions.shape[1]) - n_direct, "direct_columns": n_direct, "penalty": penalty,
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
             "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
-    log.info("CF-IV: first stage cross-fitted R^2 %.3f; chose %d components and penalty %g (held-out loss %.4f); "
-             "%d coefficients, %.2f s", first_r2, info["components"], penalty, loss, coef.size, info["seconds"])
-    return ControlFunctionModel(config, scalers, t_knots, v_knots, comps, h_coef, control_coef, h_offset, history,
-                                info)
+    model = ControlFunctionModel(config, scalers, t_knots, v_knots, comps, h_coef, control_coef, h_offset, history,
+                                 info)
+    if validation is not None:
+        # Hartford et al.'s causal validation, the criterion Deep IV reports: held-out (y - E_F[h(t, x) | z, x])^2 with
+        # F the fitted first stage, t = m^(z, x) + v and v from the (cross-fitted) first-stage errors, so the two
+        # estimators can be compared on the same rows (reach.causal.estimator.choose_estimator)
+        m_va = ts_va - v_va
+        draws = np.quantile(v, (np.arange(CAUSAL_VALIDATION_DRAWS) + 0.5) / CAUSAL_VALIDATION_DRAWS)
+        w_va = comps(xs_va)
+        expected = np.mean([model._h(m_va + d, xs_va, w_va) for d in draws], axis=0)
+        info["causal_validation_loss"] = float(np.mean((y_va - expected) ** 2)) / max(float(np.var(y)), 1e-12)
+    info["seconds"] = time.perf_counter() - start
+    log.info("CF-IV: first stage cross-fitted R^2 %.3f; chose %d components and penalty %g (held-out loss %.4f; "
+             "causal validation %.4f); %d coefficients, %.2f s", first_r2, info["components"], penalty, loss,
+             info.get("causal_validation_loss", float("nan")), coef.size, info["seconds"])
+    return model

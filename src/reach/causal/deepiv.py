@@ -417,7 +417,7 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
             break
     stopper.restore()
     best, best_epoch = stopper.best, stopper.best_epoch
-    info |= {"second_stage_best_epoch": best_epoch, "second_stage_val_loss": best,
+    info |= {"second_stage_best_epoch": best_epoch, "second_stage_val_loss": best, "causal_validation_loss": best,
              "second_stage_epochs": len(rows) - first_rows, "seconds": time.perf_counter() - start}
     log.info("Deep IV second stage (%s loss, %d samples): best held-out loss %.4f (standardised y) at epoch %d; "
              "%.1f s on %s", config.loss, s, best, best_epoch, info["seconds"], device)

@@ -5,6 +5,7 @@
         with the lowest held-out second-stage loss kept (Hartford et al.'s causal validation)
     model.predict(t, x) -> h per row;  model.predict_grid(t_grid, x) -> (rows, grid)
     model.save(path);  load_model(path) -> model (dispatch on the safetensors header)
+    choose_estimator(losses) -> (name, table): per data set, the estimator with the lowest causal validation loss
 
 name: "deepiv" (reach.causal.deepiv, Hartford et al. 2017, the paper's estimator) or "cfiv" (reach.causal.
 control_function, the series control-function IV). `params` is the estimator's config block (workflow_config.yaml
@@ -80,6 +81,27 @@ def fit_selected(name: str, t, z, x, y, configs: list, validation) -> tuple[Caus
                                  ignore_index=True)
         kept.info = {**kept.info, "candidate": best, "candidates": rows}
     return kept, rows
+
+
+def choose_estimator(losses: dict[str, list[float]]) -> tuple[str, list[dict]]:
+    """The estimator to report for this data set: the lowest mean causal validation loss over its members,
+    info["causal_validation_loss"] = held-out (y - E_F^[h(t, x) | z, x])^2 on standardised y, each estimator with
+    its own first stage F (Hartford et al. 2017, Section 4's causal validation; observables only). Both estimators'
+    members are fitted on the same bootstrap resamples and judged on the same out-of-bag rows. Ties go to the first
+    name. Returns the name and one row per estimator (mean, sd, members, chosen)."""
+    if not losses:
+        raise ValueError("choose_estimator needs the losses of at least one estimator")
+    rows = []
+    for name, values in losses.items():
+        v = np.asarray(values, float)
+        if v.size == 0 or not np.isfinite(v).all():
+            raise ValueError(f"estimator {name!r} has members without a finite causal validation loss: {values}")
+        rows.append({"estimator": name, "causal_validation_loss": float(v.mean()),
+                     "causal_validation_loss_sd": float(v.std(ddof=1)) if v.size > 1 else 0.0, "members": int(v.size)})
+    best = min(range(len(rows)), key=lambda k: (rows[k]["causal_validation_loss"], k))
+    for k, r in enumerate(rows):
+        r["chosen"] = k == best
+    return rows[best]["estimator"], rows
 
 
 def load_model(path: str | Path, device: str = "auto") -> CausalModel:
