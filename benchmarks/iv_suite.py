@@ -12,9 +12,10 @@ Designs (reach.causal.iv_designs, reach.causal.demand):
 Methods (all fitted on the same rows; nothing is tuned on the truth — CF-IV picks its penalty and components by
 cross-validated held-out loss, polynomial 2SLS its degree by held-out projected loss, Deep IV early-stops on held-out
 rows):
-  auto      the workflow's default (causal.estimator: auto): CF-IV and Deep IV each fitted on 80% of the rows, the
-            one with the lower causal validation loss on the other 20% (held-out (y - E_F[h | z, x])^2, Hartford et
-            al. 2017; reach.causal.estimator.choose_estimator) refitted on all rows; "chosen" names it
+  auto      the workflow's default (causal.estimator: auto): CF-IV and Deep IV each fitted on 80% of the rows and
+            judged by the causal validation loss on the other 20% (held-out (y - E_F[h | z, x])^2, Hartford et al.
+            2017), paired by row: the lower unless CF-IV is within one standard error
+            (reach.causal.estimator.choose_estimator); the chosen one refitted on all rows; "chosen" names it
   cfiv      control-function IV, series (reach.causal.control_function)
   deepiv    Deep IV with the workflow's causal.deepiv settings (paper 1's estimator)
   direct    direct (non-IV) regression with Deep IV's response network (biased under confounding)
@@ -154,15 +155,19 @@ def main() -> None:
                     held = np.random.default_rng([seed, 11]).permutation(n) < n // 5
                     tr, va = ~held, held
                     validation = (d.t[va], d.z[va], d.x[va], d.y[va])
-                    losses = {
-                        "cfiv": [fit_control_function(d.t[tr], d.z[tr], d.x[tr], d.y[tr], ControlFunctionConfig(
-                            **{**cfiv_cfg, "seed": seed}), validation=validation).info["causal_validation_loss"]],
-                        "deepiv": [fit_deepiv(d.t[tr], d.z[tr], d.x[tr], d.y[tr], DeepIVConfig(
-                            **{**deepiv_cfg, "seed": seed}), validation=validation).info["causal_validation_loss"]]}
-                    chosen, _ = choose_estimator(losses)
+                    losses = {   # per held-out row, paired
+                        "cfiv": fit_control_function(d.t[tr], d.z[tr], d.x[tr], d.y[tr], ControlFunctionConfig(
+                            **{**cfiv_cfg, "seed": seed}), validation=validation).causal_validation_rows,
+                        "deepiv": fit_deepiv(d.t[tr], d.z[tr], d.x[tr], d.y[tr], DeepIVConfig(
+                            **{**deepiv_cfg, "seed": seed}), validation=validation).causal_validation_rows}
+                    chosen, table = choose_estimator(losses)
                     model = fit_full(chosen)
                     predict, grid_fn = model.predict, model.predict_grid
-                    extra = {"chosen": f"{chosen} (cv {losses['cfiv'][0]:.4f} / {losses['deepiv'][0]:.4f})"}
+                    cv = {r["estimator"]: r for r in table}
+                    extra = {"chosen": f"{chosen} (cv {cv['cfiv']['causal_validation_loss']:.4f} / "
+                                       f"{cv['deepiv']['causal_validation_loss']:.4f}, difference "
+                                       f"{cv['cfiv']['causal_validation_loss'] - cv['deepiv']['causal_validation_loss']:+.4f}"
+                                       f" +- {max(r['difference_se'] for r in table):.4f})"}
                 elif method in ("deepiv", "direct"):
                     cfg = DeepIVConfig(**{**deepiv_cfg, "seed": seed})
                     model = fit_full("deepiv") if method == "deepiv" else fit_direct(d.t, d.x, d.y, cfg)

@@ -186,15 +186,24 @@ def test_direct_columns_bend_the_curve_per_group(three_group_fit):
                              ControlFunctionConfig(direct_columns=3))
 
 
-def test_choose_estimator_takes_the_lowest_mean_causal_validation_loss():
+def test_choose_estimator_one_standard_error_rule():
+    """The lowest mean paired loss wins, unless the simpler estimator (CF-IV) is within one standard error of the
+    mean paired difference; the order of the dict does not matter; unpaired or missing values are errors."""
     from reach.causal.estimator import choose_estimator
 
-    name, rows = choose_estimator({"cfiv": [0.50, 0.52, 0.48], "deepiv": [0.49, 0.47, 0.60]})
-    assert name == "cfiv" and [r["chosen"] for r in rows] == [True, False]
-    assert rows[1]["causal_validation_loss"] == pytest.approx(0.52) and rows[0]["members"] == 3
-    assert choose_estimator({"deepiv": [0.3], "cfiv": [0.3]})[0] == "deepiv"          # ties: the first name
-    with pytest.raises(ValueError, match="'cfiv' has members without a finite"):
-        choose_estimator({"cfiv": [0.5, float("nan")], "deepiv": [0.4]})
+    # Deep IV lower on every replicate: clearly better
+    name, rows = choose_estimator({"deepiv": [0.40, 0.42, 0.38, 0.41], "cfiv": [0.50, 0.52, 0.47, 0.52]})
+    assert name == "deepiv" and [r["estimator"] for r in rows] == ["cfiv", "deepiv"]
+    assert rows[0]["difference_to_lowest"] == pytest.approx(0.10) and rows[0]["difference_se"] > 0
+    # Deep IV lower on average, but the paired differences straddle zero: CF-IV within one standard error is kept
+    name, rows = choose_estimator({"cfiv": [0.50, 0.40, 0.55, 0.45], "deepiv": [0.42, 0.47, 0.44, 0.49]})
+    assert name == "cfiv" and rows[1]["lowest"] and not rows[1]["chosen"]
+    # CF-IV lowest: chosen whatever the spread
+    assert choose_estimator({"cfiv": [0.3, 0.5], "deepiv": [0.6, 0.4]})[0] == "cfiv"
+    with pytest.raises(ValueError, match="'cfiv' has replicates without a finite"):
+        choose_estimator({"cfiv": [0.5, float("nan")], "deepiv": [0.4, 0.4]})
+    with pytest.raises(ValueError, match="paired replicates differ"):
+        choose_estimator({"cfiv": [0.5, 0.4], "deepiv": [0.4]})
 
 
 def test_causal_validation_loss_integrates_h_over_the_first_stage(three_group_fit):

@@ -255,3 +255,13 @@ def test_spline_response_recovers_the_linear_iv_slope_and_round_trips(tmp_path):
         DeepIVConfig(response="spline", response_knots=9)
     with pytest.raises(ValueError, match="too few distinct values"):
         fit_direct(np.repeat([0.0, 1.0], 50), x[:100], y[:100], DeepIVConfig(response="spline", **FAST))
+
+
+def test_causal_validation_rows_are_the_kept_weights_held_out_loss(linear_fit):
+    """The per-row causal validation loss (paired comparisons between estimators) is the kept weights' held-out
+    loss: its mean is the best epoch's second-stage validation loss, and it is what info reports."""
+    _, model = linear_fit
+    rows = model.causal_validation_rows
+    assert rows is not None and rows.ndim == 1 and (rows >= 0).all()
+    assert rows.mean() == pytest.approx(model.info["second_stage_val_loss"], rel=1e-5)
+    assert model.info["causal_validation_loss"] == model.info["second_stage_val_loss"]

@@ -204,6 +204,7 @@ class ControlFunctionModel:
     h_offset: float                           # training mean of rho(v^)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
+    causal_validation_rows: np.ndarray | None = None   # per held-out row of the fit (not saved)
 
     def _xs(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -406,7 +407,9 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         draws = np.quantile(v, (np.arange(CAUSAL_VALIDATION_DRAWS) + 0.5) / CAUSAL_VALIDATION_DRAWS)
         w_va = comps(xs_va)
         expected = np.mean([model._h(m_va + d, xs_va, w_va) for d in draws], axis=0)
-        info["causal_validation_loss"] = float(np.mean((y_va - expected) ** 2)) / max(float(np.var(y)), 1e-12)
+        rows_loss = (y_va - expected) ** 2 / max(float(np.var(y)), 1e-12)
+        info["causal_validation_loss"] = float(np.mean(rows_loss))
+        model.causal_validation_rows = rows_loss      # per held-out row (not saved): paired comparisons
     info["seconds"] = time.perf_counter() - start
     log.info("CF-IV: first stage cross-fitted R^2 %.3f; chose %d components and penalty %g (held-out loss %.4f; "
              "causal validation %.4f); %d coefficients, %.2f s", first_r2, info["components"], penalty, loss,

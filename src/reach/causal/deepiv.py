@@ -174,6 +174,7 @@ class DeepIVModel(ResponsePredictor):
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    causal_validation_rows: np.ndarray | None = None   # per held-out row of the fit (not saved)
 
     @torch.no_grad()
     def first_stage_params(self, x: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
@@ -416,13 +417,17 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
         if stop:
             break
     stopper.restore()
+    with torch.no_grad():     # the kept weights' held-out loss per row (its mean is `best`): paired comparisons
+        cv_rows = ((y_va - response.forward_many(val_draws, x_va).mean(dim=1)) ** 2).cpu().numpy().astype(float)
     best, best_epoch = stopper.best, stopper.best_epoch
     info |= {"second_stage_best_epoch": best_epoch, "second_stage_val_loss": best, "causal_validation_loss": best,
              "second_stage_epochs": len(rows) - first_rows, "seconds": time.perf_counter() - start}
     log.info("Deep IV second stage (%s loss, %d samples): best held-out loss %.4f (standardised y) at epoch %d; "
              "%.1f s on %s", config.loss, s, best, best_epoch, info["seconds"], device)
     history = pd.DataFrame(rows)
-    return DeepIVModel(config, first, response, scalers, history, info, device)
+    model = DeepIVModel(config, first, response, scalers, history, info, device)
+    model.causal_validation_rows = cv_rows
+    return model
 
 
 def fit_ensemble(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig | None = None,
