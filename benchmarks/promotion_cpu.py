@@ -1,10 +1,13 @@
 """CPU of one platform run of paper 2's simulation (rule simulate_promotion, default config: AGA at K = 50, L = 13,
-C-bar = 6, 120 periods, m = 10,000): the planner as it was before its CPU work (``reach.promotion.reference``, patched
-into the platform) against today's, same seed, in one run. Prints both CPU times (time.process_time), their ratio,
-whether the two runs' tables are identical, and the CPU of the simulate_promotion script's imports; asserts nothing.
+C-bar = 6, 120 periods, m = 10,000): the planner as it was before its CPU work (``reach.promotion.reference``'s
+``*_reference`` functions, commit 0b2945e) and after its first round (the ``*_v2`` functions, commit 10650d0), each
+patched into the platform, against today's, same seed, in one run. Prints the CPU times (time.process_time), the
+ratios, whether the runs' tables are identical, and the CPU of the simulate_promotion script's imports; asserts
+nothing.
 
     .venv/bin/python benchmarks/promotion_cpu.py [--policy AGA] [--K 50] [--L 13] [--c-bar 6] [--replicate 1]
                                                  [--periods 120] [--estimates results/diffusion/estimates.parquet]
+                                                 [--baselines reference v2]
 
 The platform settings and the seed come from workflow_config.yaml; video (p, q) from the calibrated categories when
 the estimates file exists (as the workflow does), else from the published summary.
@@ -34,10 +37,14 @@ SCRIPT_IMPORTS = ("import numpy, pandas, tqdm, pyarrow.parquet; import reach.log
                   "import reach.promotion.platform")
 
 
-def run(policy: str, spec: PlatformSpec, seed: int, categories, old: bool):
-    """(tables, CPU s) of one run, with the reference planner patched in when ``old``."""
-    patches = ([mock.patch.object(platform, "accelerated_greedy", reference.accelerated_greedy_reference),
-                mock.patch.object(platform, "solve_po", reference.solve_po_reference)] if old else [])
+BASELINES = {"reference": (reference.accelerated_greedy_reference, reference.solve_po_reference, "before (0b2945e)"),
+             "v2": (reference.accelerated_greedy_v2, reference.solve_po_v2, "first round (10650d0)")}
+
+
+def run(policy: str, spec: PlatformSpec, seed: int, categories, old: str | None):
+    """(tables, CPU s) of one run, with the ``old`` baseline planner patched in (None: today's)."""
+    patches = ([mock.patch.object(platform, "accelerated_greedy", BASELINES[old][0]),
+                mock.patch.object(platform, "solve_po", BASELINES[old][1])] if old else [])
     for p in patches:
         p.start()
     try:
@@ -68,6 +75,7 @@ def main() -> None:
     ap.add_argument("--replicate", type=int, default=1)
     ap.add_argument("--periods", type=int, default=promo["periods"])
     ap.add_argument("--estimates", default=str(ROOT / "results/diffusion/estimates.parquet"))
+    ap.add_argument("--baselines", nargs="*", choices=sorted(BASELINES), default=["reference", "v2"])
     args = ap.parse_args()
 
     spec = PlatformSpec(market=promo["market"], initial_videos=promo["initial_videos"],
@@ -80,13 +88,13 @@ def main() -> None:
         categories = category_pq(pd.read_parquet(args.estimates))
     print(f"{args.policy} run: {spec}, replicate {args.replicate} (seed {seed}), (p, q) from "
           + (f"{len(categories)} categories of {args.estimates}" if categories is not None else "the published summary"))
-    new, t_new = run(args.policy, spec, seed, categories, old=False)
-    old, t_old = run(args.policy, spec, seed, categories, old=True)
-    same = all(a.equals(b) for a, b in zip(new, old))
-    print(f"  before (reference planner): {t_old:8.2f} CPU s")
-    print(f"  after  (today's planner):   {t_new:8.2f} CPU s")
-    print(f"  ratio before / after: {t_old / t_new:.2f}x; periods and videos tables identical: {same}; "
-          f"total adopters {int(new[1]['adopters'].sum())}")
+    new, t_new = run(args.policy, spec, seed, categories, old=None)
+    print(f"  today's planner:                  {t_new:8.2f} CPU s; total adopters {int(new[1]['adopters'].sum())}")
+    for name in args.baselines:
+        old, t_old = run(args.policy, spec, seed, categories, old=name)
+        same = all(a.equals(b) for a, b in zip(new, old))
+        print(f"  {BASELINES[name][2] + ' planner:':32s} {t_old:8.2f} CPU s; ratio to today's {t_old / t_new:.2f}x; "
+              f"periods and videos tables identical: {same}")
     print(f"  start-up, the script's imports in a fresh interpreter: {import_cpu():.2f} CPU s "
           f"({SCRIPT_IMPORTS!r})")
 

@@ -137,17 +137,16 @@ def test_solve_po_is_bit_identical_to_the_reference(kind, seed):
                 old.adopters, old.theta, old.budget_used)
 
 
-# -- the second round of CPU work (u0 warm starts, in-place adjoint, accumulated Hessian recursion, leaner first
-# Newton iteration) against the planner as it was before it (reach.promotion.reference, the *_v2 copies) --------
+# -- the second round of CPU work (u0 warm starts, in-place adjoint, leaner first Newton iteration) against the
+# planner as it was before it (reach.promotion.reference, the *_v2 copies) ---------------------------------------
 
-from reach.promotion.po import _gradient, _hessian, _nonadopters, _solve_h_u  # noqa: E402
-from reach.promotion.reference import _gradient_v2, _hessian_v2, _solve_h_u_v2, solve_po_v2  # noqa: E402
+from reach.promotion.po import _gradient, _nonadopters, _solve_h_u  # noqa: E402
+from reach.promotion.reference import _gradient_v2, _solve_h_u_v2, solve_po_v2  # noqa: E402
 
 
-@pytest.mark.parametrize("L", [1, 2, 4, 7, 8, 13, 20])
-def test_gradient_and_hessian_are_bit_identical_to_v2(L):
-    """Both Hessian paths (column loop below L = 8 or when F_s <= 0 / F_y = 0 somewhere, running product else),
-    with saturated videos (u = 0: F_y = -0) and p + q = 1 at y = 1 (F_s near 0) in some batches."""
+@pytest.mark.parametrize("L", [1, 2, 4, 13, 20])
+def test_gradient_is_bit_identical_to_v2(L):
+    """The in-place adjoint, with saturated videos (u = 0) and p + q = 1 at y = 1 (F_s near 0) in some batches."""
     rng = np.random.default_rng([L, 3])
     n = 40
     for case in ("plain", "saturated", "edge"):
@@ -163,8 +162,6 @@ def test_gradient_and_hessian_are_bit_identical_to_v2(L):
         for theta in (0.0, 0.03):
             new, old = _gradient(y, theta, p, q_eff, a0), _gradient_v2(y, theta, p, q_eff, a0)
             assert all(_identical(a, b) for a, b in zip(new, old))
-            _, Fs, Fy, mu, _ = new
-            assert _identical(_hessian(theta, p, q_eff, Fs, Fy, mu), _hessian_v2(theta, p, q_eff, Fs, Fy, mu))
 
 
 @pytest.mark.parametrize("seed", range(4))

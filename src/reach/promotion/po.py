@@ -112,46 +112,13 @@ def _gradient(y, theta, p, q_eff, a0, u=None):
     return u, Fs, Fy, mu, grad
 
 
-_ACCUMULATE_FROM = 8   # from this L on, one multiply.accumulate is cheaper than the 2 (L - 1) column operations
-
-
-def _sensitivities(Fs, Fy):
-    """Dstack[:, t, j] = d u_{t-1} / d y_j of ``_hessian``'s loop, as one running product down the rows:
-    entry (j + 1, j) is F_y,j and each later row multiplies by F_s,t-1 -- the loop's products in its order, so the
-    same bits. Only for F_s > 0 and F_y != 0 (the caller checks): then the loop's zeros are +0 and its
-    F_s,j * 0 + F_y,j is F_y,j exactly."""
-    n, L = Fs.shape
-    W = np.empty((n, L, L))
-    W[:, 0] = 1.0
-    W[:, 1:] = Fs[:, :-1, None]
-    W[:, _UPPER[L]] = 1.0                        # rows t <= j: the product has not started (1 * F_y,j is exact)
-    r = np.arange(1, L)
-    W[:, r, r - 1] = Fy[:, :-1]
-    D = np.multiply.accumulate(W, axis=1)
-    D[:, _UPPER[L]] = 0.0
-    return D
-
-
-class _UpperMasks(dict):
-    def __missing__(self, L):
-        mask = np.triu(np.ones((L, L), dtype=bool))   # t <= j
-        self[L] = mask
-        return mask
-
-
-_UPPER = _UpperMasks()
-
-
 def _hessian(theta, p, q_eff, Fs, Fy, mu):
     """Hessian of J in y by the second-order adjoint, from ``_gradient``'s F_s, F_y and mu."""
     n, L = Fs.shape
-    if L >= _ACCUMULATE_FROM and (Fs > 0).all() and (Fy[:, :-1] != 0).all():
-        Dstack = _sensitivities(Fs, Fy)
-    else:
-        Dstack = np.zeros((n, L, L))                # Dstack[:, t] = d u_{t-1} / d y
-        for t in range(L - 1):                      # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
-            np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
-            Dstack[:, t + 1, t] += Fy[:, t]
+    Dstack = np.zeros((n, L, L))                    # Dstack[:, t] = d u_{t-1} / d y
+    for t in range(L - 1):                          # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
+        np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
+        Dstack[:, t + 1, t] += Fy[:, t]
     curv = mu * 2 * q_eff                           # F_ss = 2 q_t, weighted by the adjoint
     hess = np.matmul(np.swapaxes(Dstack * curv[:, :, None], 1, 2), Dstack)
     cross = (mu * -p[:, None] - theta)[:, :, None] * Dstack   # F_sy = -p, r_sy = -theta: row t is e_t D_{t-1}'

@@ -305,8 +305,9 @@ def accelerated_greedy_reference(p, q, m: float, A0, L: int, budget: float, K: i
 
 
 # -- The planner as of commit 10650d0 (after the first CPU work, before the second), kept verbatim -- only renamed --
-# as the oracle of the second: the u0 warm start of the non-adopters, the in-place adjoint, the accumulated
-# Hessian recursion and the leaner first Newton iteration must not change a bit.
+# as the oracle of the second: the u0 warm start of the non-adopters, the in-place adjoint and the leaner first
+# Newton iteration must not change a bit (``_nonadopters_v2`` and ``_hessian_v2`` are unchanged today; copied so
+# that the oracle stands alone).
 
 def _nonadopters_v2(y, p, q_eff, a0):
     """u_t = 1 - a_t under the equalities, with y_t = x_t / u_{t-1} the promoted share of non-adopters:
