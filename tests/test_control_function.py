@@ -129,7 +129,7 @@ def test_fit_selected_keeps_the_candidate_with_the_lowest_held_out_loss(three_gr
 
 
 def test_standardized_ridge_matches_sklearn_ridge_on_unit_variance_columns():
-    """standardize=True: the ridge is solved on columns of unit standard deviation and the coefficients mapped back;
+    """standardize_grid True: the ridge is solved on columns of unit standard deviation and the coefficients mapped back;
     scikit-learn's Ridge on the same scaled columns (its intercept unpenalised like our constant) is the oracle, and
     without a penalty the scaling must not matter (OLS is scale-free)."""
     from sklearn.linear_model import Ridge

@@ -17,11 +17,12 @@ Stage 1: m(z, x) = ridge regression on [1, B(z_j) for each instrument, x, B(z) (
 `cross_fit_folds` folds so that every row's control v^ = t - m^(z, x) comes from a fit that did not see it.
 Stage 2: y on [1, B(t), B(t) (x) w(x), x, w(x), B(v^)] by ridge regression (no penalty on the constant): h(t, x) is the
 part without B(v^) (a varying-coefficient spline: h(t, x) = a(x) + B(t) . (c_0 + C w(x)) with a(x) = x . d + w(x) . e),
-rho(v) = B(v) . beta (with `standardize`, every design column but the constant is scaled to unit standard deviation
-before the ridge and the coefficients mapped back: the spline columns B_k(t) have standard deviations 0.3 and 0.09
-beside t's 1 on the default world, so an unscaled penalty holds the curve's bends 12-116x tighter than its slope), and
-h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty and the number of components
-(from `component_grid`, capped by the columns of x) are chosen per data set by the held-out squared error of stage 2
+rho(v) = B(v) . beta, and h is reported with the training mean of rho(v^) added (E[e] = 0). The ridge penalty, the
+number of components (from `component_grid`, capped by the columns of x) and the column scaling (`standardize_grid`:
+False, the raw columns, or True, every column but the constant scaled to unit standard deviation before the ridge and
+the coefficients mapped back — the spline columns B_k(t) have standard deviations 0.3 and 0.09 beside t's 1 on the
+default world, so one penalty on the raw columns holds the curve's bends 12-116x tighter than its slope) are chosen
+per data set by the held-out squared error of stage 2
 (the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
 candidate's held-out loss is kept in `history` (the selection table of the workflow).
 
@@ -71,7 +72,7 @@ class ControlFunctionConfig(JsonConfig):
                                               # cubic spline with this many knots (3-7): a(x) and the t-slopes bend in x
     direct_columns: int = 0                   # the last k columns of x (e.g. hashtag indicators) enter w(x) as they are,
                                               # beside the principal components of the other columns
-    standardize: bool = True                  # ridge on unit-variance design columns (module doc)
+    standardize_grid: tuple[bool, ...] = (False, True)  # stage 2 on raw and/or unit-variance columns (module doc)
     cross_fit_folds: int = 5                  # >= 2
     cv_folds: int = 5                         # >= 2; used when no validation rows are given
     seed: int = 0
@@ -79,6 +80,9 @@ class ControlFunctionConfig(JsonConfig):
     def __post_init__(self):
         self.component_grid = tuple(int(c) for c in self.component_grid)
         self.penalty_grid = tuple(float(p) for p in self.penalty_grid)
+        self.standardize_grid = tuple(bool(b) for b in self.standardize_grid)
+        if not self.standardize_grid:
+            raise ValueError("ControlFunctionConfig.standardize_grid needs at least one of false, true")
         for name in ("response_knots", "control_knots", "instrument_knots"):
             if getattr(self, name) not in RCS_KNOT_QUANTILES:
                 raise ValueError(f"ControlFunctionConfig.{name} must be one of {sorted(RCS_KNOT_QUANTILES)}, "
@@ -334,8 +338,6 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
 
     # ---- stage 1: cross-fitted m(z, x), controls v^ = t - m^(z, x) (standardised t scale)
     first = _first_stage_design(zs, z_knots, xs, w_first(xs))
-    first_scale = _column_scale(first, config.standardize)
-    first = first / first_scale
     folds = rng.permutation(n) % int(config.cross_fit_folds)
     m_hat = np.empty(n)
     first_penalties = []
@@ -352,7 +354,7 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         ts_va, xs_va, zs_va = scalers["t"](t_va), scalers["x"](x_va), scalers["z"](z_va)
         penalty = float(np.median(first_penalties))
         coef = _ridge(first, ts, penalty)
-        v_va = ts_va - (_first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) / first_scale) @ coef
+        v_va = ts_va - _first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) @ coef
 
     # ---- stage 2: y on [h basis, B(v^)], penalty and components chosen on held-out loss
     t_knots = quantile_knots(ts, config.response_knots)
@@ -364,36 +366,39 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         raise ValueError(f"ControlFunctionConfig.direct_columns {config.direct_columns} exceeds x's {x.shape[1]} columns")
     n_direct = int(config.direct_columns)
     n_pc = x.shape[1] - n_direct
-    for q in sorted({min(int(c), n_pc) for c in config.component_grid}):
-        comps = _Components.fit(xs, q, config.component_knots, config.direct_columns)
-        design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
-        scale = _column_scale(design, config.standardize)
-        design = design / scale
-        if validation is not None:
-            design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
-                                         rcs_basis(v_va, v_knots)]) / scale
-            gram, moment = design.T @ design, design.T @ y
-            losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, p)) ** 2))
-                      for p in config.penalty_grid]
-        else:
-            losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
-        for p, loss in zip(config.penalty_grid, losses):
-            rows.append({"stage": "second", "components": int(comps.directions.shape[1]) - n_direct, "penalty": p,
-                         "val_loss": loss, "validation": "held-out rows" if validation is not None
-                         else f"{config.cv_folds}-fold cross-validation"})
-            if best is None or loss < best[0] - 1e-12:
-                best = (loss, comps, p, design, scale)
-    loss, comps, penalty, design, scale = best
+    for standardize in config.standardize_grid:
+        for q in sorted({min(int(c), n_pc) for c in config.component_grid}):
+            comps = _Components.fit(xs, q, config.component_knots, config.direct_columns)
+            design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
+            scale = _column_scale(design, standardize)
+            design = design / scale
+            if validation is not None:
+                design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
+                                             rcs_basis(v_va, v_knots)]) / scale
+                gram, moment = design.T @ design, design.T @ y
+                losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, p)) ** 2))
+                          for p in config.penalty_grid]
+            else:
+                losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
+            for p, loss in zip(config.penalty_grid, losses):
+                rows.append({"stage": "second", "standardized": standardize,
+                             "components": int(comps.directions.shape[1]) - n_direct, "penalty": p, "val_loss": loss,
+                             "validation": "held-out rows" if validation is not None
+                             else f"{config.cv_folds}-fold cross-validation"})
+                if best is None or loss < best[0] - 1e-12:
+                    best = (loss, comps, p, design, scale, standardize)
+    loss, comps, penalty, design, scale, standardized = best
     coef = _ridge(design, y, penalty) / scale
     n_h = design.shape[1] - b_v.shape[1]
     h_coef, control_coef = coef[:n_h], coef[n_h:]
     h_offset = float(np.mean(b_v @ control_coef))
     history = pd.DataFrame(rows)
     history["chosen"] = ((history["components"] == comps.directions.shape[1] - n_direct)
-                         & (history["penalty"] == penalty))
+                         & (history["penalty"] == penalty) & (history["standardized"] == standardized))
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
             "components": int(comps.directions.shape[1]) - n_direct, "direct_columns": n_direct, "penalty": penalty,
+            "standardized": bool(standardized),
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
             "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
