@@ -97,6 +97,14 @@ def test_single_period_closed_form_greedy_matches_algorithm_1(seed):
 from reach.promotion.reference import accelerated_greedy_reference  # noqa: E402
 
 
+def _assert_same_plan(new, old) -> None:
+    """Same picks, gains, exact solves and promotion policy, to the bit."""
+    assert new.selected == old.selected and new.gains == old.gains and new.objective == old.objective
+    assert new.exact_evaluations == old.exact_evaluations
+    assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
+    assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)
+
+
 @pytest.mark.parametrize("seed, n, K, L, c_bar", [(0, 40, 10, 13, 6.0), (1, 60, 12, 7, 2.0), (2, 30, 8, 4, 10.0),
                                                   (3, 45, 15, 13, 0.5), (4, 25, 25, 3, 0.02), (5, 50, 6, 16, 4.0),
                                                   (6, 20, 5, 2, 8.0), (7, 35, 35, 10, 1.0)])
@@ -107,10 +115,7 @@ def test_accelerated_greedy_is_bit_identical_to_the_reference(seed, n, K, L, c_b
     budget = c_bar * m * L
     new = accelerated_greedy(p, q, m, A0, L, budget, K, decay)
     old = accelerated_greedy_reference(p, q, m, A0, L, budget, K, decay)
-    assert new.selected == old.selected and new.gains == old.gains and new.objective == old.objective
-    assert new.exact_evaluations == old.exact_evaluations
-    assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
-    assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)
+    _assert_same_plan(new, old)
 
 
 # -- and the second round (u0 warm starts from the grid's non-adopters) against the planner before it -------------
@@ -125,7 +130,4 @@ def test_accelerated_greedy_is_bit_identical_to_v2(seed, n, K, L, c_bar):
     budget = c_bar * m * L
     new = accelerated_greedy(p, q, m, A0, L, budget, K, decay)
     old = accelerated_greedy_v2(p, q, m, A0, L, budget, K, decay)
-    assert new.selected == old.selected and new.gains == old.gains and new.objective == old.objective
-    assert new.exact_evaluations == old.exact_evaluations
-    assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
-    assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)
+    _assert_same_plan(new, old)

@@ -97,6 +97,16 @@ def _identical(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
+def _assert_same_solution(new, old) -> None:
+    """Both pruned with the same bound, or the same plan to the bit."""
+    assert type(new) is type(old)
+    if isinstance(new, Pruned):
+        assert new.bound == old.bound
+    else:
+        assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
+            old.adopters, old.theta, old.budget_used)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_solve_h_is_bit_identical_to_the_reference(seed):
     """Thetas from 0 past theta_max, cold and warm starts, L from 1 to 13, and one platform-sized batch."""
@@ -129,12 +139,7 @@ def test_solve_po_is_bit_identical_to_the_reference(kind, seed):
                {"theta_lo": 2 * plain.theta + 1e-3},                               # a wrong lower bound
                {"prune_below": plain.adopters * 1.001}, {"prune_below": plain.adopters * 0.999}):
         new, old = solve_po(p, q, m, A0, L, budget, decay, **kw), solve_po_reference(p, q, m, A0, L, budget, decay, **kw)
-        assert type(new) is type(old)
-        if isinstance(new, Pruned):
-            assert new.bound == old.bound
-        else:
-            assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
-                old.adopters, old.theta, old.budget_used)
+        _assert_same_solution(new, old)
 
 
 # -- the second round of CPU work (u0 warm starts, in-place adjoint, leaner first Newton iteration) against the
@@ -196,9 +201,4 @@ def test_solve_po_with_a_warm_start_is_bit_identical_to_v2(kind, seed):
                {"theta_lo": 0.9 * plain.theta, "theta_hi": 1.1 * plain.theta + 1e-6, "y0": y0,
                 "prune_below": plain.adopters * 0.999}):
         new, old = solve_po(p, q, m, A0, L, budget, decay, u0=u0, **kw), solve_po_v2(p, q, m, A0, L, budget, decay, **kw)
-        assert type(new) is type(old)
-        if isinstance(new, Pruned):
-            assert new.bound == old.bound
-        else:
-            assert _identical(new.x, old.x) and (new.adopters, new.theta, new.budget_used) == (
-                old.adopters, old.theta, old.budget_used)
+        _assert_same_solution(new, old)
