@@ -27,6 +27,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -260,6 +261,25 @@ def world_clips(n: int, folder: Path, series: int) -> None:
     print(f"world clips (96x160, 4 fps): largest difference of any series value or editing feature {worst:.3g}")
 
 
+TABLE_HEADER = ("| clip | frames | decode only, CPU s | today's path, CPU s (frames/s per core) | new, 1 thread, CPU s "
+                "(frames/s per core) | CPU ratio | wall ratio, 2 threads | decode share of today's CPU | single-core "
+                "bound | editing, largest relative move | load |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table_row(spec: dict, r: dict, threads: list[int]) -> str:
+    """One clip as a markdown row (docs/features.md): CPU figures of the new path on its first thread count, wall
+    ratio on its last; the single-core bound is today's CPU over decode-only CPU."""
+    t1, t2 = threads[0], threads[-1]
+    kind = (" VFR" if spec.get("vfr") else "") + (", stored landscape + rotate 90" if spec.get("rotate") else "")
+    new_cpu = r[f"new{t1}_cpu"]
+    return (f"| {spec['codec'].upper().replace('H264', 'H.264')} {spec['width']}x{spec['height']} "
+            f"{spec['seconds']} s{kind} | {r['frames']} | {r['decode_cpu']:.1f} | "
+            f"{r['ref_cpu']:.1f} ({r['frames'] / r['ref_cpu']:.0f}) | {new_cpu:.1f} ({r['frames'] / new_cpu:.0f}) | "
+            f"{r['ref_cpu'] / new_cpu:.1f}x | {r['ref_wall'] / r[f'new{t2}_wall']:.1f}x | "
+            f"{100 * r['decode_cpu'] / r['ref_cpu']:.0f}% | {r['ref_cpu'] / r['decode_cpu']:.1f}x | "
+            f"{100 * r['edit_rel']:.2f}% ({r['edit_col']}) | {r['load']:.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="also 15/60/180 s at 720p and 1080p in H.264 and HEVC")
@@ -270,6 +290,7 @@ def main() -> None:
     ap.add_argument("--world-clips", type=int, default=4)
     ap.add_argument("--only", default=None, help="comma-separated clip names")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)     # every line out as it is measured: a killed run loses nothing
     if not shutil.which("ffmpeg"):
         raise SystemExit("benchmarks/media.py needs the ffmpeg CLI to make its clips")
     kh, kw = (int(x) for x in args.key_size.split("x"))
@@ -282,8 +303,13 @@ def main() -> None:
     if args.world_clips:
         world_clips(args.world_clips, folder, args.series)
     plan = clip_plan(args.full)
-    if args.only:
-        plan = [p for p in plan if p["name"] in args.only.split(",")]
+    if args.only:           # in the order given, so that the clips still missing can go first
+        names = {p["name"]: p for p in plan}
+        unknown = [n for n in args.only.split(",") if n not in names]
+        if unknown:
+            raise SystemExit(f"--only: no clip {unknown} in the plan (--full for the 15/60/180-s clips): "
+                             f"{sorted(names)}")
+        plan = [names[n] for n in args.only.split(",")]
     rows = []
     for spec in plan:
         spec = dict(spec)
@@ -321,7 +347,10 @@ def main() -> None:
         track, a_wall, a_cpu, _ = timed(lambda: decode_audio(path))
         print(f"  audio: {track.status} ({track.detail}), {track.wave.size / track.rate:.1f} s decoded in "
               f"{a_wall:.2f} s wall")
+        row["edit_rel"], row["edit_col"] = c["editing_max_rel"], c["editing_worst_column"]
+        row["load"] = (ref_load + d_load + ld) / 3
         rows.append(row)
+        print("  row: " + table_row(spec, row, threads))
     print("\nclip                     frames  decode-only CPU s  today wall/CPU s  " +
           "  ".join(f"new t{t} wall/CPU s  x wall/CPU" for t in threads))
     for r in rows:
@@ -330,6 +359,9 @@ def main() -> None:
         print(f"{r['clip']:24s} {r['frames']:6d}  {r['decode_cpu']:9.1f}          "
               f"{r['ref_wall']:7.1f}/{r['ref_cpu']:6.1f}"
               f"    " + "   ".join(cells))
+    print("\n" + TABLE_HEADER)
+    for spec, r in zip(plan, rows):
+        print(table_row(spec, r, threads))
     print(f"load average at the end {os.getloadavg()}")
     if args.clips is None:
         shutil.rmtree(folder, ignore_errors=True)
