@@ -92,42 +92,33 @@ def test_single_period_closed_form_greedy_matches_algorithm_1(seed):
     assert closed.objective == pytest.approx(plain.objective, rel=1e-9)
 
 
-# -- the CPU work on the AGA keeps every bit: the pre-optimisation copy in reach.promotion.reference is the oracle
+# -- the AGA with the compiled h_v kernel against the numpy planner it replaced (reach.promotion.reference's *_v3
+# oracles, bit-identical with the planner before any CPU work): the same choices, values to round-off --------------
 
-from reach.promotion.reference import accelerated_greedy_reference  # noqa: E402
+from reach.promotion.reference import accelerated_greedy_v3  # noqa: E402
 
 
 def _assert_same_plan(new, old) -> None:
-    """Same picks, gains, exact solves and promotion policy, to the bit."""
-    assert new.selected == old.selected and new.gains == old.gains and new.objective == old.objective
-    assert new.exact_evaluations == old.exact_evaluations
-    assert new.po.x.tobytes() == old.po.x.tobytes() and new.po.x.shape == old.po.x.shape
-    assert (new.po.adopters, new.po.theta, new.po.budget_used) == (old.po.adopters, old.po.theta, old.po.budget_used)
+    """Same picks and exact solves; gains, objective and promotion policy to round-off (measured on these
+    instances: gains 7e-11 adopters, x 5e-14, objective to the bit)."""
+    assert new.selected == old.selected and new.exact_evaluations == old.exact_evaluations
+    np.testing.assert_allclose(new.gains, old.gains, rtol=0, atol=1e-8)
+    assert new.objective == pytest.approx(old.objective, rel=1e-12)
+    assert new.po.x.shape == old.po.x.shape
+    np.testing.assert_allclose(new.po.x, old.po.x, rtol=0, atol=1e-12)
+    assert new.po.adopters == pytest.approx(old.po.adopters, rel=1e-12)
+    assert new.po.theta == pytest.approx(old.po.theta, rel=1e-8, abs=1e-15)
 
 
 @pytest.mark.parametrize("seed, n, K, L, c_bar", [(0, 40, 10, 13, 6.0), (1, 60, 12, 7, 2.0), (2, 30, 8, 4, 10.0),
                                                   (3, 45, 15, 13, 0.5), (4, 25, 25, 3, 0.02), (5, 50, 6, 16, 4.0),
-                                                  (6, 20, 5, 2, 8.0), (7, 35, 35, 10, 1.0)])
-def test_accelerated_greedy_is_bit_identical_to_the_reference(seed, n, K, L, c_bar):
-    """Same picks, gains, exact solves and promotion policy, to the bit (budgets from slack to binding, K = n)."""
+                                                  (6, 20, 5, 2, 8.0), (7, 35, 35, 10, 1.0), (11, 50, 20, 4, 6.0),
+                                                  (12, 30, 8, 20, 2.0)])
+def test_accelerated_greedy_matches_the_numpy_planner(seed, n, K, L, c_bar):
+    """Budgets from slack to binding, K = n, L from 2 to 20."""
     rng = np.random.default_rng(300 + seed)
     p, q, m, A0, decay = corpus(rng, n, L)
     budget = c_bar * m * L
     new = accelerated_greedy(p, q, m, A0, L, budget, K, decay)
-    old = accelerated_greedy_reference(p, q, m, A0, L, budget, K, decay)
-    _assert_same_plan(new, old)
-
-
-# -- and the second round (u0 warm starts from the grid's non-adopters) against the planner before it -------------
-
-from reach.promotion.reference import accelerated_greedy_v2  # noqa: E402
-
-
-@pytest.mark.parametrize("seed, n, K, L, c_bar", [(10, 40, 10, 13, 6.0), (11, 50, 20, 4, 6.0), (12, 30, 8, 20, 2.0)])
-def test_accelerated_greedy_is_bit_identical_to_v2(seed, n, K, L, c_bar):
-    rng = np.random.default_rng(300 + seed)
-    p, q, m, A0, decay = corpus(rng, n, L)
-    budget = c_bar * m * L
-    new = accelerated_greedy(p, q, m, A0, L, budget, K, decay)
-    old = accelerated_greedy_v2(p, q, m, A0, L, budget, K, decay)
+    old = accelerated_greedy_v3(p, q, m, A0, L, budget, K, decay)
     _assert_same_plan(new, old)

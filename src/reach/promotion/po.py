@@ -8,7 +8,7 @@ Units: everything is normalised by the market size m, so a = A / m, the budget i
 * ``solve_po_cvxpy``: PO-CR as one cvxpy problem (the oracle).
 * ``solve_po``: the structure the paper proves -- separable concave f_v (Lemma 1), the dual of Eqs. 8-9 with one
   budget multiplier theta found by safeguarded secant steps (B(theta) is monotone), each h_v(theta) solved by a projected Newton
-  method vectorised over videos. Where B(theta) jumps (linear pieces of f_v, e.g. L = 1 or q = 0), the two
+  method, video by video in compiled code (``_compiled``). Where B(theta) jumps (linear pieces of f_v, e.g. L = 1 or q = 0), the two
   optimal solutions at theta* are mixed to spend the budget exactly (the knapsack rule).
 """
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from reach.promotion._compiled import solve_h_batch
 
 
 @dataclass(frozen=True)
@@ -88,50 +90,6 @@ def _nonadopters(y, p, q_eff, a0):
     return u
 
 
-def _lagrangian(y, theta, p, q_eff, a0):
-    """J(y) = a_L - theta * sum_t x_t with x_t = y_t u_{t-1}: the objective of h_v (Eq. 9)."""
-    u = _nonadopters(y, p, q_eff, a0)
-    return 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)
-
-
-def _gradient(y, theta, p, q_eff, a0, u=None):
-    """u (the non-adopters; pass them when known), F_s, F_y, the adjoint mu and the gradient of J in y, by the
-    adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
-    n, L = y.shape
-    u = _nonadopters(y, p, q_eff, a0) if u is None else u
-    s = u[:, :-1]                                   # u_{t-1}
-    Fs = 1 - p[:, None] * y - q_eff + 2 * q_eff * s
-    Fy = -p[:, None] * s
-    mu = np.empty((n, L))                           # mu_t = dJ/du_t (t = 1..L); running cost -theta y_t u_{t-1}
-    mu[:, L - 1] = -1.0
-    ty = theta * y
-    for t in range(L - 2, -1, -1):                  # mu_t = mu_{t+1} F_s,t+1 - theta y_t+1, written in place
-        np.multiply(mu[:, t + 1], Fs[:, t + 1], out=mu[:, t])
-        np.subtract(mu[:, t], ty[:, t + 1], out=mu[:, t])
-    grad = mu * Fy - theta * s
-    return u, Fs, Fy, mu, grad
-
-
-def _hessian(theta, p, q_eff, Fs, Fy, mu):
-    """Hessian of J in y by the second-order adjoint, from ``_gradient``'s F_s, F_y and mu."""
-    n, L = Fs.shape
-    Dstack = np.zeros((n, L, L))                    # Dstack[:, t] = d u_{t-1} / d y
-    for t in range(L - 1):                          # D_t = F_s,t D_{t-1} + F_y,t e_t, written in place
-        np.multiply(Fs[:, t, None], Dstack[:, t], out=Dstack[:, t + 1])
-        Dstack[:, t + 1, t] += Fy[:, t]
-    curv = mu * 2 * q_eff                           # F_ss = 2 q_t, weighted by the adjoint
-    hess = np.matmul(np.swapaxes(Dstack * curv[:, :, None], 1, 2), Dstack)
-    cross = (mu * -p[:, None] - theta)[:, :, None] * Dstack   # F_sy = -p, r_sy = -theta: row t is e_t D_{t-1}'
-    hess += cross + np.swapaxes(cross, 1, 2)
-    return hess
-
-
-def _lagrangian_derivatives(y, theta, p, q_eff, a0):
-    """Gradient and Hessian of J in y by the (second-order) adjoint of the scalar recursion u_t = F_t(u_{t-1}, y_t)."""
-    _, Fs, Fy, mu, grad = _gradient(y, theta, p, q_eff, a0)
-    return grad, _hessian(theta, p, q_eff, Fs, Fy, mu)
-
-
 def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np.ndarray:
     """y of ``_solve_h_u``."""
     return _solve_h_u(theta, p, q_eff, a0, y0, tol, max_iter)[0]
@@ -139,91 +97,21 @@ def _solve_h(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300) -> np
 
 def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300,
                u0=None) -> tuple[np.ndarray, np.ndarray]:
-    """argmax over y in [0, 1]^L of J(y) for every video (h_v of Eq. 9, with x_t = y_t u_{t-1}), by projected
-    Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps, vectorised over videos.
+    """argmax over y in [0, 1]^L of J(y) = a_L - theta sum_t x_t for every video (h_v of Eq. 9, with
+    x_t = y_t u_{t-1}), by projected Newton (Bertsekas 1982) with an eigenvalue-clamped Hessian and Armijo steps,
+    video by video in compiled code (``_compiled.solve_h_batch``; ``reference._solve_h_u_v3`` is the numpy
+    version, vectorised over videos, and the tests' oracle). Returns y and its non-adopters u (n x (L + 1)).
 
-    Every video's iterates depend on its own data only, so the work is restricted row by row without changing a
-    bit (``reference._solve_h_reference`` is the unrestricted original): a video whose projected gradient already
-    vanishes stops before its Hessian and eigendecomposition are formed, the objective at the iterate reuses the
-    gradient pass's non-adopters, and the line search evaluates only the videos still without an accepted step; the
-    non-adopters of an accepted step are kept for the next iteration and returned with y, (y, u). ``u0``, the
-    non-adopters of ``y0`` when the caller has them (a previous solve's), spares their first recursion; it is used
-    only where the clipped start is y0 itself. ``reference._solve_h_u_v2`` is this before those last savings."""
-    n = p.size
-    y = np.zeros((n, q_eff.shape[1])) if y0 is None else np.clip(y0, 0.0, 1.0).copy()
-    if u0 is not None and y0 is not None and (y == y0).all():  # u depends on y through 1 - p y only
-        U = np.array(u0, dtype=float, copy=True)
-        known = True
-    else:
-        U = np.empty((n, q_eff.shape[1] + 1))    # the non-adopters of y, row by row (valid where ``known``)
-        known = False
-    active = np.ones(n, dtype=bool)
-    first = True
-    for _ in range(max_iter):
-        if not active.any():
-            break
-        if first:  # every video is active: the whole arrays, no gathers (nothing below writes into ya, pa, qa, aa)
-            idx = np.arange(n)
-            ya, pa, qa, aa = y, p, q_eff, a0
-            u = U if known else None
-        else:
-            idx = np.flatnonzero(active)
-            ya, pa, qa, aa = y[idx], p[idx], q_eff[idx], a0[idx]
-            u = U[idx]                           # known from the first iteration on
-        u, Fs, Fy, mu, grad = _gradient(ya, theta, pa, qa, aa, u)
-        if first:  # U is u itself: u is read (objective at the iterate) before the line search writes into U
-            U = u
-            known = True
-            first = False
-        at_bound = ((ya <= 0) & (grad <= 0)) | ((ya >= 1) & (grad >= 0))
-        free = ~at_bound
-        pg = np.where(free, grad, 0.0)
-        stationary = np.abs(pg).max(axis=1) <= 1e-16
-        if stationary.any():  # converged as they are: y unchanged, done
-            active[idx[stationary]] = False
-            keep = np.flatnonzero(~stationary)
-            if keep.size == 0:
-                continue
-            idx, ya, pa, qa, aa = idx[keep], ya[keep], pa[keep], qa[keep], aa[keep]
-            u, Fs, Fy, mu, grad, free, pg = u[keep], Fs[keep], Fy[keep], mu[keep], grad[keep], free[keep], pg[keep]
-        hess = _hessian(theta, pa, qa, Fs, Fy, mu)
-        # ascent direction (-H)_free^{-1} g on the free coordinates, with -H made positive definite
-        M = -np.where(free[:, :, None] & free[:, None, :], hess, 0.0)
-        w, V = np.linalg.eigh(M)
-        floor = 1e-12 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-3)
-        w = np.maximum(w, floor)
-        d = np.matmul(V, (np.matmul(np.swapaxes(V, 1, 2), pg[..., None])[..., 0] / w)[..., None])[..., 0]
-        d = np.where(free, d, 0.0)
-        # In near-linear directions the clamped Newton step is huge; no useful step is longer than the box (width 1)
-        d = d / np.maximum(np.abs(d).max(axis=1, keepdims=True), 1.0)
-        # Newton decrement: the predicted gain of the step; below round-off there is nothing left to gain
-        converged = np.sum(pg * d, axis=1) <= 1e-13  # J is O(1) per video: below this is round-off
-        obj_old = 1 - u[:, -1] - theta * np.sum(ya * u[:, :-1], axis=1)   # _lagrangian(ya, ...)
-        step = np.ones(idx.size)
-        accepted = converged.copy()
-        y_new = ya.copy()
-        pend = np.flatnonzero(~accepted)
-        for _ls in range(40):
-            if pend.size == 0:
-                break
-            yp, dp = ya[pend], d[pend]
-            # the first trial's step is 1 for all, and 1 * d is d to the bit
-            trial = np.clip(yp + dp if _ls == 0 else yp + step[pend, None] * dp, 0.0, 1.0)
-            ut = _nonadopters(trial, pa[pend], qa[pend], aa[pend])
-            obj = 1 - ut[:, -1] - theta * np.sum(trial * ut[:, :-1], axis=1)   # _lagrangian(trial, ...)
-            ok = obj >= obj_old[pend] + 1e-4 * np.sum(grad[pend] * (trial - yp), axis=1) - 1e-15
-            y_new[pend[ok]] = trial[ok]
-            U[idx[pend[ok]]] = ut[ok]
-            accepted[pend[ok]] = True
-            pend = pend[~ok]
-            step[pend] = step[pend] * 0.5
-        change = np.abs(y_new - ya).max(axis=1)
-        y[idx] = y_new
-        done = converged | (change <= tol) | ~accepted
-        active[idx[done]] = False
-    if not known:  # only with max_iter = 0
-        U = _nonadopters(y, p, q_eff, a0)
-    return y, U
+    ``y0`` (clipped to the box) is the start, all zeros without one; ``u0``, the non-adopters of ``y0`` when the
+    caller has them (a previous solve's), spares their first recursion and is used only where the clipped start
+    is y0 itself (u depends on y through 1 - p y only)."""
+    n, L = q_eff.shape
+    y = np.zeros((n, L)) if y0 is None else np.require(np.clip(np.asarray(y0, dtype=float), 0.0, 1.0), requirements="C")
+    known = u0 is not None and y0 is not None and bool((y == y0).all())
+    u = np.array(u0, dtype=float, order="C", copy=True) if known else np.empty((n, L + 1))
+    solve_h_batch(float(theta), np.ascontiguousarray(p, dtype=float), np.ascontiguousarray(q_eff, dtype=float),
+                  np.ascontiguousarray(a0, dtype=float), y, u, known, float(tol), int(max_iter))
+    return y, u
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
