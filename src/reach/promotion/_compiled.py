@@ -168,8 +168,14 @@ def solve_h_video(theta, p, q, a0, y, u, tol, max_iter):
 @numba.njit(cache=True)
 def solve_h_batch(theta, p, q_eff, a0, y, u, known, tol, max_iter):
     """``solve_h_video`` for every row of y (n x L, in place) and u (n x (L + 1)); u is computed first unless
-    ``known`` (the non-adopters of the start are given)."""
+    ``known`` (the non-adopters of the start are given). Returns the solution's budget sum_v sum_t x_vt and its
+    Lagrangian sum_v J_v (the two sums ``po.solve_po`` needs, Eq. 8)."""
+    spent, lagrangian = 0.0, 0.0
     for v in range(p.size):
         if not known:
             nonadopters_video(y[v], p[v], q_eff[v], a0[v], u[v])
         solve_h_video(theta, p[v], q_eff[v], a0[v], y[v], u[v], tol, max_iter)
+        lagrangian += lagrangian_video(y[v], theta, u[v])
+        for t in range(y.shape[1]):
+            spent += y[v, t] * u[v, t]
+    return spent, lagrangian

@@ -105,19 +105,30 @@ def _solve_h_u(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300,
     ``y0`` (clipped to the box) is the start, all zeros without one; ``u0``, the non-adopters of ``y0`` when the
     caller has them (a previous solve's), spares their first recursion and is used only where the clipped start
     is y0 itself (u depends on y through 1 - p y only)."""
+    y, u, _, _ = _solve_h_totals(theta, p, q_eff, a0, y0, tol, max_iter, u0)
+    return y, u
+
+
+def _solve_h_totals(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300,
+                    u0=None) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``_solve_h_u``'s (y, u) with the solution's budget sum_v sum_t x_vt and Lagrangian sum_v J_v(y) (Eq. 8)."""
     n, L = q_eff.shape
-    y = np.zeros((n, L)) if y0 is None else np.require(np.clip(np.asarray(y0, dtype=float), 0.0, 1.0), requirements="C")
+    if y0 is None:
+        y = np.zeros((n, L))
+    else:  # a fresh array (the kernel writes into it); ufuncs rather than np.clip: less call overhead, same values
+        y = np.ascontiguousarray(np.minimum(np.maximum(np.asarray(y0, dtype=float), 0.0), 1.0))
     known = u0 is not None and y0 is not None and bool((y == y0).all())
     u = np.array(u0, dtype=float, order="C", copy=True) if known else np.empty((n, L + 1))
-    solve_h_batch(float(theta), np.ascontiguousarray(p, dtype=float), np.ascontiguousarray(q_eff, dtype=float),
-                  np.ascontiguousarray(a0, dtype=float), y, u, known, float(tol), int(max_iter))
-    return y, u
+    spent, lagrangian = solve_h_batch(float(theta), np.ascontiguousarray(p, dtype=float),
+                                      np.ascontiguousarray(q_eff, dtype=float), np.ascontiguousarray(a0, dtype=float),
+                                      y, u, known, float(tol), int(max_iter))
+    return y, u, spent, lagrangian
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
              theta_hi: float | None = None, y0: np.ndarray | None = None, tol: float = 1e-9,
              prune_below: float | None = None, u0: np.ndarray | None = None) -> PoResult | Pruned:
-    """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over vectorised h_v (Eq. 9).
+    """Exact PO-CR for one candidate set: dual root-finding on theta (Eq. 8) over h_v (Eq. 9) for every video.
 
     ``budget`` is C (impressions over the L-period window, Eq. 4d); ``theta_lo`` / ``theta_hi`` are known bounds
     on the optimal multiplier (the AGA passes the previous iteration's as the lower one, Lemma 2, and its dual
@@ -126,8 +137,8 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
     soon as a dual value -- an upper bound on the optimum by weak duality -- falls below it, and returns that
     bound as ``Pruned`` (the AGA's pruning). ``u0``, the non-adopters of ``y0`` under the equalities (normalised,
     n x (L + 1); the AGA has them from its grid), only spares their recomputation. Each solve of h passes on its
-    non-adopters with its y, to the next solve it warm-starts and to the final policy x = y u, which is how this
-    differs from ``reference.solve_po_v2`` (same bits)."""
+    non-adopters with its y, to the next solve it warm-starts and to the final policy x = y u; the compiled kernel
+    also sums the budget and the Lagrangian. ``reference.solve_po_v3`` is this with the numpy h_v (round-off apart)."""
     p, q_eff, a0 = _as_inputs(p, q, np.asarray(A0, dtype=float) / m, L, decay)
     b = budget / m
     n = p.size
@@ -139,13 +150,12 @@ def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: fl
             self.bound = bound
 
     def spend(theta, y0=None, u0=None):
-        y, u = _solve_h_u(theta, p, q_eff, a0, y0, u0=u0)
+        y, u, used, lagrangian = _solve_h_totals(theta, p, q_eff, a0, y0, u0=u0)
         if prune_below is not None:
-            lag = 1 - u[:, -1] - theta * np.sum(y * u[:, :-1], axis=1)                 # _lagrangian, reusing u
-            dual = m * (float(lag.sum()) + theta * b)  # Eq. 8 at theta
+            dual = m * (lagrangian + theta * b)  # Eq. 8 at theta
             if dual < prune_below:
                 raise _Pruned(dual)
-        return y, u, float(np.sum(y * u[:, :-1]))
+        return y, u, used
 
     try:
         theta_max = float(np.max(p * np.prod(1 + q_eff, axis=1))) * (1 + 1e-9) + 1e-15  # no promotion pays above
