@@ -208,3 +208,20 @@ def _assert_close_po(new, old) -> None:
 
 
 PO_X_TOL = 1e-12   # promotion fractions x (measured: 7e-15 on these cases)
+
+
+def test_any_input_layout_runs_the_one_compiled_kernel():
+    """Read-only, Fortran-ordered and strided inputs give the C-contiguous inputs' answer and do not make numba
+    compile another specialisation (each costs seconds in a fresh cache)."""
+    rng = np.random.default_rng(5)
+    p, q_eff, a0, y0 = hard_batch(rng, 20, 6)
+    plain = _solve_h_u(0.02, p, q_eff, a0, y0)
+    ro = p.copy()
+    ro.flags.writeable = False
+    strided = np.empty((20, 12))[:, ::2]
+    strided[:] = q_eff
+    other = _solve_h_u(0.02, ro, np.asfortranarray(q_eff), a0[::-1][::-1].copy(), np.asfortranarray(y0))
+    again = _solve_h_u(0.02, p, strided, a0, y0)
+    for got in (other, again):
+        assert (got[0] == plain[0]).all() and (got[1] == plain[1]).all()
+    assert len(_compiled.solve_h_batch.signatures) == 1

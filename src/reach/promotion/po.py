@@ -119,10 +119,16 @@ def _solve_h_totals(theta: float, p, q_eff, a0, y0=None, tol=1e-15, max_iter=300
         y = np.ascontiguousarray(np.minimum(np.maximum(np.asarray(y0, dtype=float), 0.0), 1.0))
     known = u0 is not None and y0 is not None and bool((y == y0).all())
     u = np.array(u0, dtype=float, order="C", copy=True) if known else np.empty((n, L + 1))
-    spent, lagrangian = solve_h_batch(float(theta), np.ascontiguousarray(p, dtype=float),
-                                      np.ascontiguousarray(q_eff, dtype=float), np.ascontiguousarray(a0, dtype=float),
+    spent, lagrangian = solve_h_batch(float(theta), _kernel_array(p), _kernel_array(q_eff), _kernel_array(a0),
                                       y, u, known, float(tol), int(max_iter))
     return y, u, spent, lagrangian
+
+
+def _kernel_array(a) -> np.ndarray:
+    """a as the one array type the kernel is compiled for (C-contiguous, writeable float64), so that a read-only or
+    strided input does not trigger another numba compilation."""
+    a = np.ascontiguousarray(a, dtype=float)
+    return a if a.flags.writeable else a.copy()
 
 
 def solve_po(p, q, m: float, A0, L: int, budget: float, decay=None, theta_lo: float = 0.0,
