@@ -228,3 +228,88 @@ def test_causal_validation_loss_integrates_h_over_the_first_stage(three_group_fi
     assert plug_in_loss > truth_loss + 0.03
     _, _, model = three_group_fit
     assert "causal_validation_loss" not in model.info
+
+
+def test_knot_quantiles_harrell_and_equally_spaced():
+    """Harrell's knot quantiles are themselves equally spaced between their outer ones (Harrell 2015, Table 2.3), so an
+    outer quantile q generalises them: q, .., 1 - q in equal steps; None keeps Harrell's."""
+    from reach.causal.control_function import knot_quantiles, quantile_knots
+    from reach.causal.response import RCS_KNOT_QUANTILES
+
+    for k, harrell in RCS_KNOT_QUANTILES.items():
+        assert knot_quantiles(k) == harrell
+        np.testing.assert_allclose(knot_quantiles(k, harrell[0]), harrell, atol=1e-4)
+    np.testing.assert_allclose(knot_quantiles(5, 0.01), [0.01, 0.255, 0.5, 0.745, 0.99])
+    a = np.arange(1, 1002, dtype=float)             # 1..1001: the q quantile is 1 + 1000 q
+    np.testing.assert_allclose(quantile_knots(a, 5, 0.01), [11, 256, 501, 746, 991])
+    with pytest.raises(ValueError, match="response_outer_grid"):
+        ControlFunctionConfig(response_outer_grid=(0.6,))
+
+
+def test_per_column_penalty_equals_the_ridge_on_rescaled_columns():
+    """A penalty f_j lam on column j is the ridge with one penalty lam on the column scaled by 1 / sqrt(f_j), with the
+    coefficient scaled back (the identity the per-hashtag bend factor rests on); checked against scikit-learn."""
+    from sklearn.linear_model import Ridge
+
+    from reach.causal.control_function import _ridge_solve
+
+    rng = np.random.default_rng(4)
+    d = rng.normal(size=(300, 6))
+    design = np.column_stack([np.ones(300), d])
+    y = d @ rng.normal(size=6) + rng.normal(size=300)
+    factors = np.array([1.0, 1.0, 0.01, 1.0, 0.1, 1.0, 10.0])
+    ours = _ridge_solve(design.T @ design, design.T @ y, 5.0 * factors)
+    s = 1.0 / np.sqrt(factors[1:])
+    ref = Ridge(alpha=5.0).fit(d * s, y)           # sklearn centres and leaves the intercept unpenalised
+    centred = design - np.r_[0.0, d.mean(axis=0)]   # same model after centring the columns
+    ours_c = _ridge_solve(centred.T @ centred, centred.T @ y, 5.0 * factors)
+    np.testing.assert_allclose(ours_c[1:], ref.coef_ * s, rtol=1e-8)
+    np.testing.assert_allclose(ours[1:], ours_c[1:], rtol=1e-8)  # slopes do not depend on centring (free constant)
+
+
+def test_direct_bends_mask_picks_the_t_spline_times_direct_columns():
+    """_direct_bends marks exactly the columns B_k(t) * (direct column j) of stage 2's design (checked by value)."""
+    from reach.causal.control_function import _direct_bends, _h_design
+
+    rng = np.random.default_rng(0)
+    n, n_b, n_w, n_direct = 50, 3, 5, 2
+    b, w, xs = rng.normal(size=(n, n_b)), rng.normal(size=(n, n_w)), rng.normal(size=(n, 4))
+    design = np.column_stack([_h_design(b, w, xs), rng.normal(size=(n, 4))])
+    mask = _direct_bends(n_b, n_w, n_direct, design.shape[1])
+    bends = [b[:, i] * w[:, j] for i in range(n_b) for j in range(n_w - n_direct, n_w)]
+    marked = [design[:, c] for c in np.flatnonzero(mask)]
+    assert len(marked) == len(bends) == n_b * n_direct
+    for col in bends:
+        assert any(np.allclose(col, m) for m in marked)
+    for c in np.flatnonzero(~mask):
+        assert not any(np.allclose(design[:, c], col) for col in bends)
+    assert not _direct_bends(n_b, n_w, 0, design.shape[1]).any()
+
+
+def test_wide_outer_knots_follow_the_curve_into_the_tails():
+    """A restricted cubic spline is linear beyond its outer knots, so with Harrell's (5% and 95%) the FEI is constant
+    over the outer 5% on each side of the data; where the true FEI keeps falling there (h concave in t), knots at the
+    1% / 99% quantiles follow it, and the held-out selection of response_outer_grid picks them."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    u, z = rng.normal(size=n), rng.normal(size=n)
+    t = 1.2 * z + 0.8 * u + 0.4 * rng.normal(size=n)
+    x = rng.normal(size=(n, 3))
+
+    def dh(t):                                       # h(t) = sin(t / 1.5) * 1.5: FEI cos(t / 1.5), falling to -1
+        return np.cos(t / 1.5)
+
+    y = 1.5 * np.sin(t / 1.5) + 0.6 * u + 0.3 * x[:, 0] + 0.3 * rng.normal(size=n)
+    lo99, hi99 = np.percentile(t, [1, 99])
+    lo95, hi95 = np.percentile(t, [5, 95])
+    tails = np.concatenate([np.linspace(lo99, lo95, 5), np.linspace(hi95, hi99, 5)])
+    va = np.arange(n) >= 7000
+    errors = {}
+    for grid in ((None,), (None, 0.01)):
+        model = fit_control_function(t[~va], z[~va], x[~va], y[~va], ControlFunctionConfig(
+            seed=1, component_grid=(0,), response_outer_grid=grid), validation=(t[va], z[va], x[va], y[va]))
+        h = model.predict_grid(np.concatenate([tails - 0.05, tails + 0.05]), x[:300]).mean(axis=0)
+        errors[grid] = float(np.abs((h[10:] - h[:10]) / 0.1 - dh(tails)).mean())
+        if grid == (None, 0.01):
+            assert model.info["response_outer"] == 0.01
+    assert errors[(None, 0.01)] < 0.7 * errors[(None,)], errors   # measured 0.20 vs 0.42

@@ -73,6 +73,10 @@ class ControlFunctionConfig(JsonConfig):
     direct_columns: int = 0                   # the last k columns of x (e.g. hashtag indicators) enter w(x) as they are,
                                               # beside the principal components of the other columns
     standardize_grid: tuple[bool, ...] = (False, True)  # stage 2 on raw and/or unit-variance columns (module doc)
+    response_outer_grid: tuple[float | None, ...] = (None,)  # outer knot quantiles of B(t) to choose from (module doc):
+                                              # None: Harrell's; q: knots equally spaced in quantile from q to 1 - q
+    direct_penalty_grid: tuple[float, ...] = (1.0,)  # factors on the penalty of B(t) (x) direct columns (per-hashtag
+                                              # follower-curve bends), chosen with the rest
     cross_fit_folds: int = 5                  # >= 2
     cv_folds: int = 5                         # >= 2; used when no validation rows are given
     seed: int = 0
@@ -81,6 +85,13 @@ class ControlFunctionConfig(JsonConfig):
         self.component_grid = tuple(int(c) for c in self.component_grid)
         self.penalty_grid = tuple(float(p) for p in self.penalty_grid)
         self.standardize_grid = tuple(bool(b) for b in self.standardize_grid)
+        self.response_outer_grid = tuple(None if q is None else float(q) for q in self.response_outer_grid)
+        self.direct_penalty_grid = tuple(float(f) for f in self.direct_penalty_grid)
+        if not self.response_outer_grid or any(q is not None and not 0.0 < q < 0.5 for q in self.response_outer_grid):
+            raise ValueError("ControlFunctionConfig.response_outer_grid needs entries None or in (0, 0.5): "
+                             f"{self.response_outer_grid}")
+        if not self.direct_penalty_grid or min(self.direct_penalty_grid) <= 0:
+            raise ValueError(f"ControlFunctionConfig.direct_penalty_grid must be positive: {self.direct_penalty_grid}")
         if not self.standardize_grid:
             raise ValueError("ControlFunctionConfig.standardize_grid needs at least one of false, true")
         for name in ("response_knots", "control_knots", "instrument_knots"):
@@ -117,8 +128,16 @@ def rcs_basis(a: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=-1)
 
 
-def quantile_knots(a: np.ndarray, n_knots: int) -> np.ndarray:
-    knots = np.quantile(np.unique(np.asarray(a, float)), RCS_KNOT_QUANTILES[int(n_knots)])  # ties of a resample
+def knot_quantiles(n_knots: int, outer: float | None = None) -> tuple[float, ...]:
+    """Harrell's knot quantiles for n_knots (outer None; 5 knots: 0.05, 0.275, 0.5, 0.725, 0.95), or n_knots quantiles
+    equally spaced from `outer` to 1 - `outer` (Harrell's are equally spaced too, with outer 0.10 / 0.05 / 0.025)."""
+    if outer is None:
+        return RCS_KNOT_QUANTILES[int(n_knots)]
+    return tuple(float(q) for q in np.linspace(float(outer), 1.0 - float(outer), int(n_knots)))
+
+
+def quantile_knots(a: np.ndarray, n_knots: int, outer: float | None = None) -> np.ndarray:
+    knots = np.quantile(np.unique(np.asarray(a, float)), knot_quantiles(n_knots, outer))  # ties of a resample
     if not np.all(np.diff(knots) > 0):
         raise ValueError(f"too few distinct values for {n_knots} spline knots (quantiles {knots})")
     return knots
@@ -129,7 +148,7 @@ def _interact(b: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (b[:, :, None] * w[:, None, :]).reshape(b.shape[0], -1)
 
 
-def _ridge(design: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+def _ridge(design: np.ndarray, y: np.ndarray, penalty) -> np.ndarray:
     """argmin |y - D b|^2 + penalty |b_{1:}|^2 (column 0, the constant, unpenalised)."""
     return _ridge_solve(design.T @ design, design.T @ y, penalty)
 
@@ -144,12 +163,24 @@ def _column_scale(design: np.ndarray, standardize: bool) -> np.ndarray:
     return np.where(sd > 1e-12, sd, 1.0)
 
 
-def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty: float) -> np.ndarray:
-    """The ridge solution from D'D and D'y (constant unpenalised)."""
+def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty) -> np.ndarray:
+    """The ridge solution from D'D and D'y (constant unpenalised); `penalty` a number or one per column."""
     a = gram.copy()
-    a[np.diag_indices_from(a)] += penalty
-    a[0, 0] -= penalty
+    pen = np.broadcast_to(np.asarray(penalty, float), (a.shape[0],))
+    a[np.diag_indices_from(a)] += pen
+    a[0, 0] -= pen[0]
     return np.linalg.solve(a, moment)
+
+
+def _direct_bends(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
+    """Mask of stage 2's columns B_k(t) x (direct column j): the follower curve's bends per hashtag. The design is
+    [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)] and the direct columns are w(x)'s last n_direct."""
+    mask = np.zeros(n_columns, dtype=bool)
+    if n_direct:
+        inter = np.zeros((n_b, n_w), dtype=bool)
+        inter[:, n_w - n_direct:] = True
+        mask[1 + n_b:1 + n_b + n_b * n_w] = inter.ravel()
+    return mask
 
 
 @dataclass
@@ -311,7 +342,7 @@ def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray)
         for j, penalty in enumerate(penalties):
             sse[j] += float(np.sum((y[own] - d_own @ _ridge_solve(g_k, m_k, penalty)) ** 2))
     losses = [float(v) / y.size for v in sse]
-    return float(penalties[int(np.argmin(losses))]), losses
+    return penalties[int(np.argmin(losses))], losses
 
 
 def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -356,49 +387,65 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         coef = _ridge(first, ts, penalty)
         v_va = ts_va - _first_stage_design(zs_va, z_knots, xs_va, w_first(xs_va)) @ coef
 
-    # ---- stage 2: y on [h basis, B(v^)], penalty and components chosen on held-out loss
-    t_knots = quantile_knots(ts, config.response_knots)
+    # ---- stage 2: y on [h basis, B(v^)]; penalty, components, scaling and the knots of B(t) chosen on held-out loss
     v_knots = quantile_knots(v, config.control_knots)
-    b_t, b_v = rcs_basis(ts, t_knots), rcs_basis(v, v_knots)
+    b_v = rcs_basis(v, v_knots)
+    if validation is not None:
+        b_v_va = rcs_basis(v_va, v_knots)
     cv = rng.permutation(n) % int(config.cv_folds)
     rows, best = [], None
     if config.direct_columns > x.shape[1]:
         raise ValueError(f"ControlFunctionConfig.direct_columns {config.direct_columns} exceeds x's {x.shape[1]} columns")
     n_direct = int(config.direct_columns)
     n_pc = x.shape[1] - n_direct
-    for standardize in config.standardize_grid:
-        for q in sorted({min(int(c), n_pc) for c in config.component_grid}):
-            comps = _Components.fit(xs, q, config.component_knots, config.direct_columns)
-            design = np.column_stack([_h_design(b_t, comps(xs), xs), b_v])
-            scale = _column_scale(design, standardize)
-            design = design / scale
-            if validation is not None:
-                design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots), comps(xs_va), xs_va),
-                                             rcs_basis(v_va, v_knots)]) / scale
-                gram, moment = design.T @ design, design.T @ y
-                losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, p)) ** 2))
-                          for p in config.penalty_grid]
-            else:
-                losses = _cv_penalty(design, y, config.penalty_grid, cv)[1]
-            for p, loss in zip(config.penalty_grid, losses):
-                rows.append({"stage": "second", "standardized": standardize,
-                             "components": int(comps.directions.shape[1]) - n_direct, "penalty": p, "val_loss": loss,
-                             "validation": "held-out rows" if validation is not None
-                             else f"{config.cv_folds}-fold cross-validation"})
-                if best is None or loss < best[0] - 1e-12:
-                    best = (loss, comps, p, design, scale, standardize)
-    loss, comps, penalty, design, scale, standardized = best
-    coef = _ridge(design, y, penalty) / scale
+    factors = config.direct_penalty_grid if n_direct else (1.0,)
+    components = {q: _Components.fit(xs, q, config.component_knots, config.direct_columns)   # one SVD per q, not
+                  for q in sorted({min(int(c), n_pc) for c in config.component_grid})}      # per (knots, scaling)
+    for outer in config.response_outer_grid:
+        t_knots_o = quantile_knots(ts, config.response_knots, outer)
+        b_t = rcs_basis(ts, t_knots_o)
+        for standardize in config.standardize_grid:
+            for comps in components.values():
+                w = comps(xs)
+                design = np.column_stack([_h_design(b_t, w, xs), b_v])
+                scale = _column_scale(design, standardize)
+                design = design / scale
+                bends = _direct_bends(b_t.shape[1], w.shape[1], n_direct, design.shape[1])
+                if validation is not None:
+                    design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots_o), comps(xs_va), xs_va),
+                                                 b_v_va]) / scale
+                    gram, moment = design.T @ design, design.T @ y
+                for factor in factors:
+                    penalties = [np.where(bends, p * factor, p) for p in config.penalty_grid]
+                    if validation is not None:
+                        losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, pen)) ** 2))
+                                  for pen in penalties]
+                    else:
+                        losses = _cv_penalty(design, y, penalties, cv)[1]
+                    for p, pen, loss in zip(config.penalty_grid, penalties, losses):
+                        rows.append({"stage": "second", "response_outer": np.nan if outer is None else outer,
+                                     "standardized": standardize,
+                                     "components": int(comps.directions.shape[1]) - n_direct, "penalty": p,
+                                     "direct_penalty_factor": factor, "val_loss": loss,
+                                     "validation": "held-out rows" if validation is not None
+                                     else f"{config.cv_folds}-fold cross-validation"})
+                        if best is None or loss < best[0] - 1e-12:
+                            best = (loss, comps, p, pen, design, scale, standardize, outer, t_knots_o, factor)
+    loss, comps, penalty, pen, design, scale, standardized, outer, t_knots, factor = best
+    coef = _ridge(design, y, pen) / scale
     n_h = design.shape[1] - b_v.shape[1]
     h_coef, control_coef = coef[:n_h], coef[n_h:]
     h_offset = float(np.mean(b_v @ control_coef))
     history = pd.DataFrame(rows)
     history["chosen"] = ((history["components"] == comps.directions.shape[1] - n_direct)
-                         & (history["penalty"] == penalty) & (history["standardized"] == standardized))
+                         & (history["penalty"] == penalty) & (history["standardized"] == standardized)
+                         & (history["direct_penalty_factor"] == factor)
+                         & (history["response_outer"].isna() if outer is None else history["response_outer"] == outer))
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
             "components": int(comps.directions.shape[1]) - n_direct, "direct_columns": n_direct, "penalty": penalty,
-            "standardized": bool(standardized),
+            "standardized": bool(standardized), "response_outer": outer, "response_knots": t_knots.tolist(),
+            "direct_penalty_factor": float(factor),
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
             "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
