@@ -44,3 +44,10 @@ def test_infeasible_floor_recovers_known_campaign_curves():
     np.testing.assert_allclose(fei["bend"], 2.0 * logistic * (1.0 - logistic), atol=0.05)
     biased = infeasible_campaign_fei(t, y, content, campaign, grid)   # not handed the confounder
     assert (biased["flat"] - 0.3).mean() > 0.1
+    # outer knots at 1% / 99%: the logistic FEI is followed further out, where Harrell's 5% / 95% knots hold it constant
+    tails = np.quantile(t[campaign == "bend"], [0.015, 0.04, 0.96, 0.985])
+    logistic_tails = 1.0 / (1.0 + np.exp(-(tails - 9.0)))
+    truth_tails = 2.0 * logistic_tails * (1.0 - logistic_tails)
+    harrell = infeasible_campaign_fei(t, y, np.column_stack([content, u]), campaign, tails)["bend"]
+    wide = infeasible_campaign_fei(t, y, np.column_stack([content, u]), campaign, tails, outer=0.01)["bend"]
+    assert np.abs(wide - truth_tails).mean() < 0.5 * np.abs(harrell - truth_tails).mean()

@@ -36,9 +36,10 @@ def band_coverage(lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, suppo
 
 def infeasible_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarray, controls: np.ndarray,
                             campaign: np.ndarray, log_followers_grid: np.ndarray, n_knots: int = 5,
-                            epsilon: float = 0.1) -> dict[str, np.ndarray]:
+                            epsilon: float = 0.1, outer: float | None = None) -> dict[str, np.ndarray]:
     """The measured floor of the campaign truth check: per campaign, OLS (statsmodels) of log impressions on a
-    restricted cubic spline in log followers (knots at Harrell's quantiles of the campaign's followers) plus
+    restricted cubic spline in log followers (knots at Harrell's quantiles of the campaign's followers, or equally
+    spaced from the `outer` quantile to 1 - `outer` as in CF-IV's response_outer_grid) plus
     `controls`, which the caller fills with what no user has (the true content and the unobserved confounder).
     No IV problem is left, so its error is what the campaign's sample size and follower spread allow. Returns each
     campaign's FEI on the grid (Eq. 9's central difference, h(l + eps) - h(l - eps) over 2 eps as in
@@ -55,7 +56,7 @@ def infeasible_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarr
     out = {}
     for tag in np.unique(campaign):
         rows = campaign == tag
-        knots = quantile_knots(t[rows], n_knots)
+        knots = quantile_knots(t[rows], n_knots, outer)
         design = np.column_stack([np.ones(rows.sum()), rcs_basis(t[rows], knots), controls[rows]])
         coef = np.asarray(sm.OLS(y[rows], design).fit().params)[1:knots.size]
         h_up, h_down = rcs_basis(grid + epsilon, knots) @ coef, rcs_basis(grid - epsilon, knots) @ coef
