@@ -331,8 +331,9 @@ def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarra
     return np.column_stack([np.ones(xs.shape[0]), bz, xs, _interact(bz, w)])
 
 
-def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray) -> tuple[float, list[float]]:
-    """Cross-validated mean squared error per penalty (each fold's D'D formed once, reused for every penalty)."""
+def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray) -> tuple[float | np.ndarray, list[float]]:
+    """Cross-validated mean squared error per penalty, a number or one per column (each fold's D'D formed once, reused
+    for every penalty); returns the best penalty and every loss."""
     gram, moment = design.T @ design, design.T @ y
     sse = np.zeros(len(penalties))
     for k in np.unique(folds):
