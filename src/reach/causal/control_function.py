@@ -174,7 +174,7 @@ def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty) -> np.ndarray:
 
 def _direct_bends(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
     """Mask of stage 2's columns B_k(t) x (direct column j): the follower curve's bends per hashtag. The design is
-    [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)] and the direct columns are w(x)'s last n_direct."""
+    [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)], the direct columns w(x)'s last n_direct."""
     mask = np.zeros(n_columns, dtype=bool)
     if n_direct:
         inter = np.zeros((n_b, n_w), dtype=bool)
@@ -331,7 +331,8 @@ def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarra
     return np.column_stack([np.ones(xs.shape[0]), bz, xs, _interact(bz, w)])
 
 
-def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties, folds: np.ndarray) -> tuple[float | np.ndarray, list[float]]:
+def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties,
+                folds: np.ndarray) -> tuple[float | np.ndarray, list[float]]:
     """Cross-validated mean squared error per penalty, a number or one per column (each fold's D'D formed once, reused
     for every penalty); returns the best penalty and every loss."""
     gram, moment = design.T @ design, design.T @ y
