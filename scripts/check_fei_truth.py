@@ -44,12 +44,13 @@ tv = truth_videos.set_index("video_id").loc[ids]
 in_campaign = tv["hashtag"].isin(common).to_numpy()
 content = tv[[c for c in tv.columns if c.startswith("content_")]].to_numpy(float)
 floor_args = (videos["log_followers"].to_numpy(float)[in_campaign], tv["log_impressions"].to_numpy(float)[in_campaign],
-              np.column_stack([content, tv["confounder"].to_numpy(float)])[in_campaign], tv["hashtag"].to_numpy()[in_campaign],
-              grid)
+              np.column_stack([content, tv["confounder"].to_numpy(float)])[in_campaign],
+              tv["hashtag"].to_numpy()[in_campaign], grid)
 floors = {}   # the floor with each outer-knot rule CF-IV may choose (Harrell's 5/95%, 1/99%); the better one stands
 for outer in (None, 0.01):
     curves = infeasible_campaign_fei(*floor_args, epsilon=float(p.fei_epsilon), outer=outer)
-    tiers_floor = pd.DataFrame(np.vstack([tier_averages(curves[t], grid)[0] for t in common]), index=common, columns=tiers)
+    tiers_floor = pd.DataFrame(np.vstack([tier_averages(curves[t], grid)[0] for t in common]), index=common,
+                               columns=tiers)
     floors[outer] = (float((tiers_floor - true.loc[common, tiers]).abs().to_numpy().mean()), tiers_floor)
 floor_outer = min(floors, key=lambda o: floors[o][0])
 floor = floors[floor_outer][1]
