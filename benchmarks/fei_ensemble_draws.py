@@ -27,8 +27,8 @@ import yaml
 
 from reach.causal.deepiv import DeepIVConfig, bootstrap_split, fit_deepiv
 from reach.causal.design import build_design
-from reach.causal.fei import (TIER_NAMES, bootstrap_mean_curve, classify_curve_shape, fei_central_difference,
-                              tier_averages)
+from reach.causal.fei import (TIER_NAMES, bootstrap_mean_curve, campaign_shapes, classify_curve_shape,
+                              fei_central_difference, tier_averages)
 from reach.causal.truth import band_coverage, curve_error, data_support, true_fei_on_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +56,16 @@ def main() -> None:
     ids = videos["video_id"].astype(str).to_numpy()
     with np.load(res / "features" / "post.npz", allow_pickle=False) as d:
         post = {k: d[k] for k in d.files}
-    true_average = true_fei_on_grid(pd.read_parquet(res / "synthetic" / "truth" / "fei_grid.parquet"), ids,
-                                    grid).mean(axis=0)
-    true_campaigns = pd.read_parquet(res / "synthetic" / "truth" / "campaign_tiers.parquet").set_index("hashtag")
+    true_fei = true_fei_on_grid(pd.read_parquet(res / "synthetic" / "truth" / "fei_grid.parquet"), ids, grid)
+    true_average = true_fei.mean(axis=0)
     support, _, _ = data_support(videos["log_followers"], grid)
+    campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hashtag"].unique())
+    true_types = pd.read_parquet(res / "synthetic" / "truth" / "campaign_tiers.parquet").set_index("hashtag")
+    true_campaigns = campaign_shapes(true_fei, grid, videos["hashtag"].to_numpy(), campaigns,
+                                     float(causal["linear_cv"]), support).set_index("hashtag")   # as check_fei_truth
+    true_campaigns["campaign_type"] = true_types.loc[campaigns, "campaign_type"]
     naive_mae = curve_error(pd.read_parquet(res / "causal" / "tables" / "naive.parquet")["elasticity"], true_average,
                             support)
-    campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hashtag"].unique())
     rows = []
     for rep_path in args.representation or [str(res / "represent" / "r.parquet")]:
         design = build_design(videos, pd.read_parquet(rep_path), post["values"], post["video_id"],
@@ -89,7 +92,7 @@ def main() -> None:
             errors, hits = [], []
             for tag in campaigns:
                 idx = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
-                est = tier_averages(fei[:, idx].mean(axis=1), grid).mean(axis=0)
+                est = tier_averages(fei[:, idx].mean(axis=1), grid, support).mean(axis=0)
                 errors.append(np.abs(est - true_campaigns.loc[tag, list(TIER_NAMES)].to_numpy(float)).mean())
                 hits.append(classify_curve_shape(est, float(causal["linear_cv"])) ==
                             true_campaigns.loc[tag, "campaign_type"])

@@ -270,6 +270,7 @@ rule check_fei_truth:
     output:
         table="results/causal/truth_check.csv",
         figure="results/causal/figures/truth_average.png",
+        truth_campaigns="results/causal/truth_campaign_tiers.parquet",  # Table 4's truth over the data's range
     params:
         hashtag_indicators=CAUSAL["hashtag_indicators"],
         validity=CAUSAL["validity"],

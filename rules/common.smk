@@ -164,6 +164,8 @@ def report_inputs(wildcards):
     }
     if synthetic and hasattr(rules, "fei_tables"):
         inputs["truth_campaigns"] = "results/synthetic/truth/campaign_tiers.parquet"
+        if hasattr(rules, "check_fei_truth"):   # Table 4's truth over the data's follower range, beside the estimate
+            inputs["truth_campaigns_on_support"] = "results/causal/truth_campaign_tiers.parquet"
     return inputs
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from reach.causal.estimator import LABELS
-from reach.causal.fei import TIER_NAMES, campaign_shapes
-from reach.causal.truth import curve_error, data_support, true_fei_on_grid
+from reach.causal.fei import TIER_NAMES, campaign_shapes, data_support
+from reach.causal.truth import curve_error, true_fei_on_grid
 from reach.logs import log_run_header, setup_logging
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -35,7 +35,8 @@ for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.in
             raise ValueError(f"{members_path} is not aligned to {smk.input.videos}")
     with open(meta_path) as f:
         info = json.load(f).get("info", {})
-    tab = campaign_shapes(fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv))
+    support, _, _ = data_support(videos["log_followers"], grid)   # Table 4 over the data's follower range (fei_tables)
+    tab = campaign_shapes(fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv), support)
     tab.insert(0, "estimator", name)
     tab["label"] = LABELS[name]
     tab["used_by_report"] = name == choice["estimator"]
@@ -43,11 +44,11 @@ for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.in
     tab["causal_validation_loss"] = validation.get(name, np.nan)   # the same criterion for both, mean over members
     if smk.input.truth:
         true_fei = true_fei_on_grid(truth_grid, ids, grid)
-        true_tab = campaign_shapes(true_fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv))
+        true_tab = campaign_shapes(true_fei, grid, videos["hashtag"].to_numpy(), campaigns, float(p.linear_cv),
+                                   support)
         tab["true_shape"] = [true_types.get(t, s) for t, s in zip(tab["hashtag"], true_tab["shape"])]
         tab["tier_mae"] = np.nanmean(np.abs(tab[list(TIER_NAMES)].to_numpy() - true_tab[list(TIER_NAMES)].to_numpy()),
                                      axis=1)
-        support, _, _ = data_support(videos["log_followers"], grid)
         tab["average_fei_mae"] = curve_error(fei.mean(axis=0), true_fei.mean(axis=0), support)
         own = np.array([np.interp(t, grid, row) for t, row in zip(videos["log_followers"], fei)])
         true_own = np.array([np.interp(t, grid, row) for t, row in zip(videos["log_followers"], true_fei)])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reach.causal.fei import (TIER_NAMES, bootstrap_draws, bootstrap_mean_curve, classify_curve_shape,
-                              counterfactual_prediction, naive_curve, tier_averages)
+                              counterfactual_prediction, data_support, naive_curve, tier_averages)
 from reach.causal.figures import average_figure, campaigns_figure, grouped_figure, naive_figure
 from reach.causal.selection import campaign_impressions_curve
 from reach.logs import log_run_header, setup_logging
@@ -65,15 +65,21 @@ log.info("topics: %s (%d videos without a topic)", topic.value_counts().to_dict(
 by_topic = grouped(topic.dropna(), "topic")
 by_topic.to_parquet(smk.output.by_topic, index=False)
 
-# Table 4: per sponsored campaign (a commerce hashtag), tier averages of its videos' FEI, bands and the shape
+# Table 4: per sponsored campaign (a commerce hashtag), tier averages of its videos' FEI, bands and the shape. A tier
+# average runs over the grid points inside the data's follower range (1st-99th percentile of log followers): below
+# and above it every curve is the spline's extrapolation, which no data informs (docs/causal.md)
 campaigns = sorted(videos.loc[videos["hashtag_is_commerce"].astype(bool), "hashtag"].unique())
+support, support_lo, support_hi = data_support(videos["log_followers"], grid)
+log.info("Table 4's tier averages over %.0f-%.0f followers (%d of %d grid points)", np.exp(support_lo),
+         np.exp(support_hi), int(support.sum()), grid.size)
 tier_rows, curve_parts = [], []
 for k, tag in enumerate(campaigns):
     rows = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
-    member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid)            # members x tiers
-    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows), grid)
+    member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid, support)            # members x tiers
+    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows), grid, support)
     estimate = member_tiers.mean(axis=0)
-    row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv)}
+    row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv),
+           "support_min_followers": float(np.exp(support_lo)), "support_max_followers": float(np.exp(support_hi))}
     row.update({t: v for t, v in zip(TIER_NAMES, estimate)})
     row.update({f"{t}_lower": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, alpha, axis=0))})
     row.update({f"{t}_upper": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, 1 - alpha, axis=0))})
@@ -88,9 +94,12 @@ campaign_tiers.to_parquet(smk.output.campaign_tiers, index=False)
 campaign_curves = pd.concat(curve_parts, ignore_index=True) if curve_parts else pd.DataFrame()
 campaign_curves.to_parquet(smk.output.campaign_curves, index=False)
 with open(smk.output.table4, "w") as f:
+    f.write(f"Tier averages over {np.exp(support_lo):,.0f}-{np.exp(support_hi):,.0f} followers (the data's 1st-99th "
+            "percentile); a tier outside it is blank.\n\n")
     f.write("| campaign | shape | " + " | ".join(TIER_NAMES) + " |\n|---|---|" + "---|" * len(TIER_NAMES) + "\n")
     for row in tier_rows:
-        f.write(f"| #{row['hashtag']} | {row['shape']} | " + " | ".join(f"{row[t]:.2f}" for t in TIER_NAMES) + " |\n")
+        f.write(f"| #{row['hashtag']} | {row['shape']} | "
+                + " | ".join("" if not np.isfinite(row[t]) else f"{row[t]:.2f}" for t in TIER_NAMES) + " |\n")
 log.info("campaign shapes: %s", json.dumps({r["hashtag"]: r["shape"] for r in tier_rows}))
 
 # Figure 3: the naive curve, a flexible regression of log impressions on log followers alone

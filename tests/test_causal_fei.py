@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reach.causal.fei import (bootstrap_mean_curve, classify_curve_shape, counterfactual_prediction,
-                              fei_central_difference, naive_curve, tier_averages)
+from reach.causal.fei import (UNDETERMINED, bootstrap_mean_curve, campaign_shapes, classify_curve_shape,
+                              counterfactual_prediction, data_support, fei_central_difference, naive_curve,
+                              tier_averages)
 from reach.causal.selection import campaign_impressions_curve, optimal_influencer, selection_heatmap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,40 @@ def test_tier_averages_of_constant_and_linear_fei():
     assert lin[0] == pytest.approx(GRID[followers < 1e3].mean())
     assert lin[2] == pytest.approx(GRID[(followers >= 1e4) & (followers < 5e4)].mean())
     assert np.all(np.diff(lin) > 0)
+
+
+def test_tier_averages_over_the_data_support_leave_the_extrapolation_out():
+    # an S-shaped truth, and an estimate equal to it inside the data's follower range (1,000-2M followers) but
+    # flat beyond it, as a restricted cubic spline's FEI is: over the support the tier averages agree exactly, over
+    # the whole grid the sub-nano and mega tiers carry the extrapolation
+    followers = np.exp(GRID)
+    truth = 0.05 + 0.4 * np.exp(-0.5 * ((GRID - np.log(2e4)) / 1.5) ** 2)
+    lo, hi = np.log(1e3), np.log(2e6)
+    estimate = np.interp(np.clip(GRID, lo, hi), GRID, truth)
+    log_followers = np.random.default_rng(1).uniform(lo, hi, 20_000)
+    support, s_lo, s_hi = data_support(log_followers, GRID)
+    assert s_lo == pytest.approx(lo + 0.01 * (hi - lo), abs=0.02) and s_hi == pytest.approx(hi - 0.01 * (hi - lo),
+                                                                                              abs=0.02)
+    np.testing.assert_array_equal(support, (GRID >= s_lo) & (GRID <= s_hi))
+    on_support = tier_averages(np.vstack([estimate, truth]), GRID, support)
+    np.testing.assert_allclose(on_support[0], on_support[1])
+    assert np.isnan(on_support[:, 0]).all()            # no grid point of the sub-nano tier lies in [1,000, 2M]
+    assert on_support[0, 1] == pytest.approx(truth[support & (followers >= 1e3) & (followers < 1e4)].mean())
+    whole = tier_averages(np.vstack([estimate, truth]), GRID)
+    assert whole[0, 0] - whole[1, 0] > 0.02 and whole[0, 5] > whole[1, 5]   # flat beyond the data, a falling truth
+    shapes = campaign_shapes(np.vstack([estimate, truth]), GRID, np.array(["est", "true"]), ["est", "true"],
+                             support=support)
+    assert shapes["shape"].tolist() == ["s_shaped", "s_shaped"]
+    with pytest.raises(ValueError, match="support"):
+        tier_averages(truth, GRID, support[:-1])
+
+
+def test_a_curve_read_on_fewer_than_two_tiers_has_no_shape():
+    only_micro = np.exp(GRID) < 3e4
+    one_tier = tier_averages(np.full(GRID.size, 0.2), GRID, only_micro & (np.exp(GRID) >= 1e4))[0]
+    assert np.isfinite(one_tier).sum() == 1
+    assert classify_curve_shape(one_tier) == UNDETERMINED
+    assert classify_curve_shape(np.array([0.3, 0.1, np.nan, np.nan, np.nan, np.nan])) == "concave"
 
 
 def test_shape_rule_reproduces_every_label_of_the_papers_table_4():

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from reach.tiers import TIERS
 import yaml
 from snakemake.utils import validate
 
@@ -187,6 +189,20 @@ def causal_truth_holds(res: Path) -> None:
     naive_bias = float((naive["elasticity"].to_numpy() - true_average)[support].mean())
     assert naive_bias > 0.1, f"the naive curve is not biased upward: mean naive - true FEI = {naive_bias:.3f}"
     assert naive_mae > 2 * causal_mae, (naive_mae, causal_mae)
+    # Table 4's truth over the same follower range as the estimate, recomputed here from the truth files: per
+    # campaign, its videos' mean true FEI averaged over each tier's grid points inside the support
+    true_tiers = pd.read_parquet(res / "causal" / "truth_campaign_tiers.parquet").set_index("hashtag")
+    estimated = pd.read_parquet(res / "causal" / "tables" / "campaign_tiers.parquet").set_index("hashtag")
+    assert set(true_tiers.index) == set(estimated.index) and len(true_tiers) >= 1
+    followers = np.exp(grid)
+    for tag in true_tiers.index:
+        rows = (videos["hashtag"] == tag).to_numpy()
+        curve = np.mean([np.interp(grid, wide.columns.to_numpy(float), row) for row in wide.to_numpy()[rows]], axis=0)
+        for name, t_lo, t_hi in TIERS:
+            cells = support & (followers >= t_lo) & (followers < t_hi)
+            expected = curve[cells].mean() if cells.any() else np.nan
+            np.testing.assert_allclose(true_tiers.loc[tag, name], expected, rtol=1e-9, err_msg=f"{tag} {name}")
+            assert np.isfinite(estimated.loc[tag, name]) == cells.any(), (tag, name)
 
 
 def diffusion_recovery_holds(res: Path) -> None:

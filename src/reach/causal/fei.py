@@ -15,6 +15,7 @@ from reach.tiers import TIERS
 
 TIER_NAMES: tuple[str, ...] = tuple(t[0] for t in TIERS)
 SHAPES: tuple[str, ...] = ("s_shaped", "linear", "concave")
+UNDETERMINED = "undetermined"   # a campaign whose followers span fewer than two tiers has no Table 4 shape
 
 
 def fei_central_difference(h_on_grid: Callable[[np.ndarray], np.ndarray], log_followers_grid: np.ndarray,
@@ -33,17 +34,30 @@ def fei_central_difference(h_on_grid: Callable[[np.ndarray], np.ndarray], log_fo
     return h, (up - down) / (2.0 * epsilon)
 
 
-def tier_masks(log_followers_grid: np.ndarray) -> dict[str, np.ndarray]:
-    """Grid points inside each influencer tier (Section 4.2), the same partition the synthetic truth uses."""
+def data_support(log_followers: np.ndarray, log_followers_grid: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Grid points inside the data's 1st-99th percentile of log followers, and those two bounds: the follower range
+    the curves are read on (Table 4's tier averages, the truth checks); outside it every estimate is extrapolation."""
+    lo, hi = np.percentile(np.asarray(log_followers, float), [1, 99])
+    grid = np.asarray(log_followers_grid, float)
+    return (grid >= lo) & (grid <= hi), float(lo), float(hi)
+
+
+def tier_masks(log_followers_grid: np.ndarray, support: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Grid points inside each influencer tier (Section 4.2), the same partition the synthetic truth uses; with
+    `support` (a boolean mask over the grid, e.g. data_support's), only the tier's grid points inside it."""
     followers = np.exp(np.asarray(log_followers_grid, float))
-    return {name: (followers >= lo) & (followers < hi) for name, lo, hi in TIERS}
+    keep = np.ones(followers.shape, bool) if support is None else np.asarray(support, bool)
+    if keep.shape != followers.shape:
+        raise ValueError(f"support has {keep.size} points, the grid {followers.size}")
+    return {name: (followers >= lo) & (followers < hi) & keep for name, lo, hi in TIERS}
 
 
-def tier_averages(fei: np.ndarray, log_followers_grid: np.ndarray) -> np.ndarray:
-    """Average FEI over each tier's grid points: rows x 6 (Table 4 columns); NaN for a tier with no grid point."""
+def tier_averages(fei: np.ndarray, log_followers_grid: np.ndarray, support: np.ndarray | None = None) -> np.ndarray:
+    """Average FEI over each tier's grid points (inside `support` when given): rows x 6 (Table 4 columns); NaN for a
+    tier with no such grid point."""
     fei = np.atleast_2d(fei)
     out = np.full((fei.shape[0], len(TIERS)), np.nan)
-    for k, mask in enumerate(tier_masks(log_followers_grid).values()):
+    for k, mask in enumerate(tier_masks(log_followers_grid, support).values()):
         if mask.any():
             out[:, k] = fei[:, mask].mean(axis=1)
     return out
@@ -54,14 +68,15 @@ def classify_curve_shape(tier_fei: np.ndarray, linear_cv: float = 0.4) -> str:
 
     linear: the tier averages vary little (coefficient of variation below `linear_cv`), a constant FEI;
     concave: otherwise, when the smallest tier has the largest FEI (a decreasing FEI);
-    s_shaped: otherwise (an interior peak: FEI rises then falls, an S-shaped prediction curve).
+    s_shaped: otherwise (an interior peak: FEI rises then falls, an S-shaped prediction curve);
+    undetermined: fewer than two finite tier averages (the data's follower range spans fewer than two tiers).
     On the paper's own Table 4 this rule reproduces all 30 published labels (linear CVs are at most 0.23, the
     others at least 0.58).
     """
     v = np.asarray(tier_fei, float)
     v = v[np.isfinite(v)]
     if v.size < 2:
-        raise ValueError("need at least two finite tier averages to classify a curve")
+        return UNDETERMINED
     mean = v.mean()
     if mean <= 0 or v.std() / mean < linear_cv:
         return "linear" if mean > 0 else "concave"
@@ -144,12 +159,13 @@ def naive_curve(log_followers: np.ndarray, log_impressions: np.ndarray, log_foll
 
 
 def campaign_shapes(fei: np.ndarray, log_followers_grid: np.ndarray, hashtags: np.ndarray, campaigns: list[str],
-                    linear_cv: float = 0.4) -> pd.DataFrame:
-    """Per campaign: the tier averages of its videos' mean FEI curve and the curve shape of Table 4 (one row each)."""
+                    linear_cv: float = 0.4, support: np.ndarray | None = None) -> pd.DataFrame:
+    """Per campaign: the tier averages of its videos' mean FEI curve (over `support` when given) and the curve shape
+    of Table 4 (one row each)."""
     rows = []
     for tag in campaigns:
         mask = np.asarray(hashtags) == tag
-        tiers = tier_averages(fei[mask].mean(axis=0), log_followers_grid)[0]
+        tiers = tier_averages(fei[mask].mean(axis=0), log_followers_grid, support)[0]
         rows.append({"hashtag": tag, "videos": int(mask.sum()), **dict(zip(TIER_NAMES, tiers)),
                      "shape": classify_curve_shape(tiers, linear_cv)})
     return pd.DataFrame(rows)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reach.causal.fei import data_support  # noqa: F401 (the truth checks' support; re-exported)
+
 
 def true_fei_on_grid(truth_grid: pd.DataFrame, video_ids: np.ndarray, log_followers_grid: np.ndarray) -> np.ndarray:
     """The true FEI (videos x grid) of `video_ids`, interpolated from the truth's own follower levels
@@ -15,12 +17,6 @@ def true_fei_on_grid(truth_grid: pd.DataFrame, video_ids: np.ndarray, log_follow
     levels = wide.columns.to_numpy(float)
     rows = wide.loc[np.asarray(video_ids).astype(str)].to_numpy()
     return np.stack([np.interp(log_followers_grid, levels, row) for row in rows])
-
-
-def data_support(log_followers: np.ndarray, log_followers_grid: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Grid points inside the data's 1st-99th percentile of log followers, and those two bounds."""
-    lo, hi = np.percentile(np.asarray(log_followers, float), [1, 99])
-    return (log_followers_grid >= lo) & (log_followers_grid <= hi), float(lo), float(hi)
 
 
 def curve_error(estimate: np.ndarray, truth: np.ndarray, support: np.ndarray) -> float:
