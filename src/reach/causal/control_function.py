@@ -23,8 +23,11 @@ False, the raw columns, or True, every column but the constant scaled to unit st
 the coefficients mapped back — the spline columns B_k(t) have standard deviations 0.3 and 0.09 beside t's 1 on the
 default world, so one penalty on the raw columns holds the curve's bends 12-116x tighter than its slope) are chosen
 per data set by the held-out squared error of stage 2
-(the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation); every
-candidate's held-out loss is kept in `history` (the selection table of the workflow).
+(the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation), and so
+are the follower spline's outer knots (`response_outer_grid`) and a factor on the penalty of the per-direct-column
+bends B(t) (x) x_j (`direct_penalty_grid`; with `direct_penalty_per_column`, one factor per direct column, by coordinate
+descent on the same loss from the common choice); every candidate's held-out loss is kept in `history` (the selection
+table of the workflow).
 
 Why beside Deep IV: Deep IV's second stage sees y only through E_F[h(t, x) | x, z], an ill-posed integral equation
 fitted by early-stopped networks, and on the designs of benchmarks/iv_suite.py its h stays flatter in t than the
@@ -77,6 +80,9 @@ class ControlFunctionConfig(JsonConfig):
                                               # None: Harrell's; q: knots equally spaced in quantile from q to 1 - q
     direct_penalty_grid: tuple[float, ...] = (1.0,)  # factors on the penalty of B(t) (x) direct columns (per-hashtag
                                               # follower-curve bends), chosen with the rest
+    direct_penalty_per_column: bool = False   # then each direct column's bends get their own factor from the grid
+                                              # (coordinate descent on the same held-out loss, from the common choice)
+    direct_penalty_sweeps: int = 2            # passes of that coordinate descent over the direct columns
     cross_fit_folds: int = 5                  # >= 2
     cv_folds: int = 5                         # >= 2; used when no validation rows are given
     seed: int = 0
@@ -105,6 +111,8 @@ class ControlFunctionConfig(JsonConfig):
             raise ValueError(f"ControlFunctionConfig.penalty_grid must be positive: {self.penalty_grid}")
         if self.component_knots != 0 and self.component_knots not in RCS_KNOT_QUANTILES:
             raise ValueError(f"ControlFunctionConfig.component_knots must be 0 or one of {sorted(RCS_KNOT_QUANTILES)}")
+        if self.direct_penalty_sweeps < 1:
+            raise ValueError(f"ControlFunctionConfig.direct_penalty_sweeps must be >= 1: {self.direct_penalty_sweeps}")
         if self.cross_fit_folds < 2 or self.cv_folds < 2 or self.first_stage_components < 0 or self.direct_columns < 0:
             raise ValueError(f"invalid ControlFunctionConfig: {self}")
 
@@ -172,15 +180,46 @@ def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty) -> np.ndarray:
     return np.linalg.solve(a, moment)
 
 
-def _direct_bends(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
-    """Mask of stage 2's columns B_k(t) x (direct column j): the follower curve's bends per hashtag. The design is
-    [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)], the direct columns w(x)'s last n_direct."""
-    mask = np.zeros(n_columns, dtype=bool)
+def _direct_bend_owner(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
+    """For each of stage 2's columns, the direct column j (0..n_direct-1) whose bends B_k(t) x (direct column j) it
+    is, else -1. The design is [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)], the direct
+    columns w(x)'s last n_direct."""
+    owner = np.full(n_columns, -1)
     if n_direct:
-        inter = np.zeros((n_b, n_w), dtype=bool)
-        inter[:, n_w - n_direct:] = True
-        mask[1 + n_b:1 + n_b + n_b * n_w] = inter.ravel()
-    return mask
+        inter = np.full((n_b, n_w), -1)
+        inter[:, n_w - n_direct:] = np.arange(n_direct)
+        owner[1 + n_b:1 + n_b + n_b * n_w] = inter.ravel()
+    return owner
+
+
+def _direct_bends(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
+    """Mask of stage 2's columns B_k(t) x (direct column j): the follower curve's bends per hashtag."""
+    return _direct_bend_owner(n_b, n_w, n_direct, n_columns) >= 0
+
+
+def _per_column_factors(loss_of, n_direct: int, start: float, factors: tuple[float, ...],
+                        sweeps: int) -> tuple[np.ndarray, float, list[dict]]:
+    """Coordinate descent over the direct columns: each column's bends take the factor of `factors` with the lowest
+    `loss_of(per-column factors)`, the others held, for `sweeps` passes (or until none moves), starting from all at
+    `start`. Returns the factors, their loss and one record per trial."""
+    current = np.full(n_direct, float(start))
+    best = loss_of(current)
+    trials = []
+    for sweep in range(int(sweeps)):
+        moved = False
+        for j in range(n_direct):
+            for f in factors:
+                if f == current[j]:
+                    continue
+                trial = current.copy()
+                trial[j] = f
+                loss = loss_of(trial)
+                trials.append({"sweep": sweep, "direct_column": j, "factor": f, "val_loss": loss})
+                if loss < best - 1e-12:
+                    best, current, moved = loss, trial, True
+        if not moved:
+            break
+    return current, best, trials
 
 
 @dataclass
@@ -417,6 +456,8 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
                     design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots_o), comps(xs_va), xs_va),
                                                  b_v_va]) / scale
                     gram, moment = design.T @ design, design.T @ y
+                if validation is None:
+                    design_va = gram = moment = None
                 for factor in factors:
                     penalties = [np.where(bends, p * factor, p) for p in config.penalty_grid]
                     if validation is not None:
@@ -432,8 +473,35 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
                                      "validation": "held-out rows" if validation is not None
                                      else f"{config.cv_folds}-fold cross-validation"})
                         if best is None or loss < best[0] - 1e-12:
-                            best = (loss, comps, p, pen, design, scale, standardize, outer, t_knots_o, factor)
-    loss, comps, penalty, pen, design, scale, standardized, outer, t_knots, factor = best
+                            best = (loss, comps, p, pen, design, scale, standardize, outer, t_knots_o, factor,
+                                    (design_va, gram, moment))
+    loss, comps, penalty, pen, design, scale, standardized, outer, t_knots, factor, (design_va, gram, moment) = best
+    column_factors = None
+    if config.direct_penalty_per_column and n_direct and len(factors) > 1:
+        # each hashtag's bends their own factor (a campaign's curve may bend more than another's), by the same
+        # held-out loss, from the common choice; the common factor stays one of the candidates of every column
+        owner = _direct_bend_owner(rcs_basis(ts[:2], t_knots).shape[1], comps(xs[:2]).shape[1], n_direct,
+                                   design.shape[1])
+        if not np.array_equal(owner >= 0, pen != penalty) and factor != 1.0:
+            raise AssertionError("the per-column bend mask differs from the common one")
+
+        def penalty_of(per_column: np.ndarray) -> np.ndarray:
+            return np.where(owner >= 0, penalty * per_column[np.maximum(owner, 0)], penalty)
+
+        def loss_of(per_column: np.ndarray) -> float:
+            if validation is not None:
+                return float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, penalty_of(per_column))) ** 2))
+            return _cv_penalty(design, y, [penalty_of(per_column)], cv)[1][0]
+
+        column_factors, loss, trials = _per_column_factors(loss_of, n_direct, factor, factors,
+                                                           config.direct_penalty_sweeps)
+        pen = penalty_of(column_factors)
+        for r in trials:
+            rows.append({"stage": "second, per direct column", "response_outer": np.nan if outer is None else outer,
+                         "standardized": standardized, "components": int(comps.directions.shape[1]) - n_direct,
+                         "penalty": penalty, "direct_penalty_factor": r["factor"], "direct_column": r["direct_column"],
+                         "val_loss": r["val_loss"], "validation": "held-out rows" if validation is not None
+                         else f"{config.cv_folds}-fold cross-validation"})
     coef = _ridge(design, y, pen) / scale
     n_h = design.shape[1] - b_v.shape[1]
     h_coef, control_coef = coef[:n_h], coef[n_h:]
@@ -442,12 +510,14 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     history["chosen"] = ((history["components"] == comps.directions.shape[1] - n_direct)
                          & (history["penalty"] == penalty) & (history["standardized"] == standardized)
                          & (history["direct_penalty_factor"] == factor)
-                         & (history["response_outer"].isna() if outer is None else history["response_outer"] == outer))
+                         & (history["response_outer"].isna() if outer is None else history["response_outer"] == outer)
+                         & (history["stage"] == "second"))
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
             "components": int(comps.directions.shape[1]) - n_direct, "direct_columns": n_direct, "penalty": penalty,
             "standardized": bool(standardized), "response_outer": outer, "response_knots": t_knots.tolist(),
             "direct_penalty_factor": float(factor),
+            "direct_penalty_factors": None if column_factors is None else column_factors.tolist(),
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
             "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
