@@ -267,14 +267,22 @@ def test_per_column_penalty_equals_the_ridge_on_rescaled_columns():
     np.testing.assert_allclose(ours[1:], ours_c[1:], rtol=1e-8)  # slopes do not depend on centring (free constant)
 
 
-def test_direct_bends_mask_picks_the_t_spline_times_direct_columns():
-    """_direct_bends marks exactly the columns B_k(t) * (direct column j) of stage 2's design (checked by value)."""
-    from reach.causal.control_function import _direct_bends, _h_design
+def _toy_stage2_design():
+    """A small stage-2 design [1, B(t), B(t) (x) w(x), x, w(x), B(v)] of random columns (n_b 3, n_w 5, 2 direct)."""
+    from reach.causal.control_function import _h_design
 
     rng = np.random.default_rng(0)
     n, n_b, n_w, n_direct = 50, 3, 5, 2
     b, w, xs = rng.normal(size=(n, n_b)), rng.normal(size=(n, n_w)), rng.normal(size=(n, 4))
     design = np.column_stack([_h_design(b, w, xs), rng.normal(size=(n, 4))])
+    return n_b, n_w, n_direct, b, w, design
+
+
+def test_direct_bends_mask_picks_the_t_spline_times_direct_columns():
+    """_direct_bends marks exactly the columns B_k(t) * (direct column j) of stage 2's design (checked by value)."""
+    from reach.causal.control_function import _direct_bends
+
+    n_b, n_w, n_direct, b, w, design = _toy_stage2_design()
     mask = _direct_bends(n_b, n_w, n_direct, design.shape[1])
     bends = [b[:, i] * w[:, j] for i in range(n_b) for j in range(n_w - n_direct, n_w)]
     marked = [design[:, c] for c in np.flatnonzero(mask)]
@@ -317,12 +325,9 @@ def test_wide_outer_knots_follow_the_curve_into_the_tails():
 
 def test_direct_bend_owner_names_each_bend_columns_hashtag():
     """_direct_bend_owner gives each column B_k(t) * (direct column j) the index j (checked by value), -1 elsewhere."""
-    from reach.causal.control_function import _direct_bend_owner, _direct_bends, _h_design
+    from reach.causal.control_function import _direct_bend_owner, _direct_bends
 
-    rng = np.random.default_rng(0)
-    n, n_b, n_w, n_direct = 50, 3, 5, 2
-    b, w, xs = rng.normal(size=(n, n_b)), rng.normal(size=(n, n_w)), rng.normal(size=(n, 4))
-    design = np.column_stack([_h_design(b, w, xs), rng.normal(size=(n, 4))])
+    n_b, n_w, n_direct, b, w, design = _toy_stage2_design()
     owner = _direct_bend_owner(n_b, n_w, n_direct, design.shape[1])
     np.testing.assert_array_equal(owner >= 0, _direct_bends(n_b, n_w, n_direct, design.shape[1]))
     for j in range(n_direct):
