@@ -74,6 +74,8 @@ rule estimate_fei:
         hashtag_indicators=CAUSAL["hashtag_indicators"],
         follower_grid=config["follower_grid"],
         epsilon=CAUSAL["fei_epsilon"],
+        band_bias_draws=CAUSAL["band_bias_draws"],
+        seed=config["seed"],
         code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
                             "causal/response.py", "causal/design.py", "causal/fei.py"),
     threads: 1  # a 2-thread job never finds 2 free cores while 1-thread jobs keep arriving (docs/scale.md)

@@ -21,10 +21,13 @@ design = build_design(videos, pd.read_parquet(smk.input.representation), post["v
                       hashtag_indicators=bool(smk.params.hashtag_indicators))
 g = p.follower_grid
 grid = np.linspace(np.log(g["min_followers"]), np.log(g["max_followers"]), int(g["n"]))
-h_all, fei_all, h_obs = [], [], []
-for path in smk.input.members:
+h_all, fei_all, h_obs, bias = [], [], [], []
+for m, path in enumerate(smk.input.members):
     model = load_model(path)
     h, fei = fei_central_difference(lambda levels: model.predict_grid(levels, design.x), grid, float(p.epsilon))
+    if int(p.band_bias_draws) and hasattr(model, "smoothing_bias_draws"):   # CF-IV: the bands' smoothing-bias term
+        bias.append(model.smoothing_bias_draws(grid, design.x, float(p.epsilon), int(p.band_bias_draws),
+                                               int(p.seed) * 1000 + m))
     h_all.append(h.astype(np.float32))
     fei_all.append(fei.astype(np.float32))
     h_obs.append(model.predict(design.t, design.x).astype(np.float32))
@@ -33,8 +36,17 @@ for path in smk.input.members:
 tuning = pd.concat([pd.read_parquet(path) for path in smk.input.histories], ignore_index=True)
 tuning.to_csv(smk.output.tuning, index=False)   # Deep IV: epochs and held-out losses; CF-IV: the selection grid
 h_all, fei_all, h_obs = np.stack(h_all), np.stack(fei_all), np.stack(h_obs)
+extra = {}
+if bias:   # members x rows x p and members x draws x p x grid, zero-padded to the widest member's p
+    if len(bias) != len(h_all):
+        raise ValueError("some members carry smoothing-bias draws and others not")
+    width = max(r.shape[1] for r, _ in bias)
+    extra["bias_rows"] = np.stack([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r, _ in bias]).astype(np.float32)
+    extra["bias_deltas"] = np.stack([np.pad(d, ((0, 0), (0, width - d.shape[1]), (0, 0))) for _, d in bias]
+                                    ).astype(np.float32)
+    log.info("smoothing-bias draws: %d per member, width %d", extra["bias_deltas"].shape[1], width)
 np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
-                    h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]))
+                    h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]), **extra)
 n, k = design.video_id.size, grid.size
 pd.DataFrame({
     "video_id": np.repeat(design.video_id, k),

@@ -23,6 +23,9 @@ fei = members["fei"].astype(np.float64)                     # members x videos x
 h = members["h"].astype(np.float64).mean(axis=0)            # ensemble mean h, videos x grid
 h_observed = members["h_observed"].astype(np.float64).mean(axis=0)
 grid = members["log_followers_grid"]
+# CF-IV's bands add draws of the ridge's smoothing bias to the bootstrap (reach.causal.control_function.
+# smoothing_bias_cov); Deep IV's members carry none
+bias = (members["bias_rows"], members["bias_deltas"]) if "bias_rows" in members else None
 videos = pd.read_parquet(smk.input.videos)
 ids = videos["video_id"].astype(str).to_numpy()
 if members["video_id"].astype(str).tolist() != ids.tolist():
@@ -33,10 +36,10 @@ alpha = 0.025
 
 # Figure 6: the average curve; the counterfactual curve anchored on average impressions at the average log
 # followers (footnote 12), with its band from the same bootstrap draws
-average = bootstrap_mean_curve(fei, p.n_boot, seed)
+average = bootstrap_mean_curve(fei, p.n_boot, seed, bias=bias)
 average.insert(0, "log_followers", grid)
 anchor_l, anchor_r = float(videos["log_followers"].mean()), float(videos["impressions"].mean())
-draws = bootstrap_draws(fei, p.n_boot, seed)
+draws = bootstrap_draws(fei, p.n_boot, seed, bias=bias)
 paths = np.stack([counterfactual_prediction(d, grid, anchor_l, anchor_r) for d in draws])
 average["impressions"] = counterfactual_prediction(average["estimate"].to_numpy(), grid, anchor_l, anchor_r)
 average["impressions_lower"] = np.quantile(paths, alpha, axis=0)
@@ -48,7 +51,7 @@ def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
     parts = []
     for k, (value, idx) in enumerate(sorted(labels.groupby(labels).groups.items())):
         rows = labels.index.get_indexer(idx)
-        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows)
+        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias)
         band.insert(0, "log_followers", grid)
         band.insert(0, "n_videos", rows.size)
         band.insert(0, name, value)
@@ -76,7 +79,7 @@ tier_rows, curve_parts = [], []
 for k, tag in enumerate(campaigns):
     rows = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
     member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid, support)            # members x tiers
-    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows), grid, support)
+    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias), grid, support)
     estimate = member_tiers.mean(axis=0)
     row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv),
            "support_min_followers": float(np.exp(support_lo)), "support_max_followers": float(np.exp(support_hi))}
@@ -84,7 +87,7 @@ for k, tag in enumerate(campaigns):
     row.update({f"{t}_lower": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, alpha, axis=0))})
     row.update({f"{t}_upper": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, 1 - alpha, axis=0))})
     tier_rows.append(row)
-    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows)
+    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias)
     band.insert(0, "log_followers", grid)
     band.insert(0, "hashtag", tag)
     band["impressions"] = campaign_impressions_curve(h[rows], h_observed[rows], videos["impressions"].to_numpy()[rows])

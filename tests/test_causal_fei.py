@@ -146,3 +146,31 @@ def test_campaign_curve_anchors_each_video_on_its_own_impressions():
     curve = campaign_impressions_curve(h_grid, h_obs, np.array([1e5, 4e5]))
     expected = (1e5 * (np.exp(GRID) / 2e4) ** 0.3 + 4e5 * (np.exp(GRID) / 3e5) ** 0.6) / 2
     np.testing.assert_allclose(curve, expected, rtol=1e-10)
+
+
+def test_bootstrap_smoothing_bias_draws_add_to_the_replicates():
+    """With zero bias draws the replicates are those without; a constant bias draw shifts every replicate by the
+    row-weighted mean of rows @ delta; random draws widen the band."""
+    from reach.causal.fei import bootstrap_draws
+
+    rng = np.random.default_rng(3)
+    curves = rng.normal(size=(2, 40, 5)) * 0.05
+    rows = np.concatenate([np.ones((2, 40, 1)), rng.normal(size=(2, 40, 1))], axis=2)   # [1, w]
+    plain = bootstrap_draws(curves, 50, seed=4)
+    zero = bootstrap_draws(curves, 50, seed=4, bias=(rows, np.zeros((2, 7, 2, 5))))
+    np.testing.assert_array_equal(zero, plain)
+    shift = np.zeros((2, 1, 2, 5))
+    shift[:, 0, 0] = 0.3                                          # every row's curve up by 0.3
+    np.testing.assert_allclose(bootstrap_draws(curves, 50, seed=4, bias=(rows, shift)), plain + 0.3)
+    doubled = rows.copy()
+    doubled[1, :, 0] = 2.0                                        # member 1's curves move twice as far
+    moved = bootstrap_draws(curves, 50, seed=4, bias=(doubled, shift)) - plain
+    assert np.isclose(moved, 0.3).all(axis=1).any() and np.isclose(moved, 0.6).all(axis=1).any()
+    assert (np.isclose(moved, 0.3).all(axis=1) | np.isclose(moved, 0.6).all(axis=1)).all()
+    spread = rng.normal(size=(2, 16, 2, 5)) * 0.1
+    wide = bootstrap_mean_curve(curves, 400, 0, bias=(rows, spread))
+    narrow = bootstrap_mean_curve(curves, 400, 0)
+    assert ((wide["upper"] - wide["lower"]) > (narrow["upper"] - narrow["lower"])).all()
+    np.testing.assert_array_equal(wide["estimate"], narrow["estimate"])
+    with pytest.raises(ValueError, match="do not fit"):
+        bootstrap_draws(curves, 5, 0, bias=(rows[:, :10], spread))

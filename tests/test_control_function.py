@@ -404,3 +404,50 @@ def test_per_column_factors_move_where_the_groups_bend_differently():
     assert per["second_stage_val_loss"] < common["second_stage_val_loss"] - 1e-4   # measured 0.1361 vs 0.1371
     grid = np.linspace(-1.5, 1.5, 7)
     assert np.abs(fits[True].predict_grid(grid, x[:200]) - fits[False].predict_grid(grid, x[:200])).max() > 0.01
+
+
+def test_smoothing_bias_cov_is_the_ridge_bias_under_its_prior_by_monte_carlo():
+    """sigma^2 A P A against brute force with a second library: coefficients b drawn from the ridge's prior
+    N(0, sigma^2 / penalty), scikit-learn's Ridge fitted on the noiseless mean (a linear smoother's expected fit), so
+    b^ - b is its bias; the covariance of that over the draws is the formula's."""
+    from sklearn.linear_model import Ridge
+
+    from reach.causal.control_function import smoothing_bias_cov
+
+    rng = np.random.default_rng(7)
+    n, p, penalty, sigma = 60, 3, 8.0, 0.7
+    x = rng.normal(size=(n, p)) * np.array([1.0, 0.5, 0.2])     # weak columns: their shrinkage bias dominates
+    design = np.column_stack([np.ones(n), x])
+    draws = rng.normal(size=(4000, p)) * sigma / np.sqrt(penalty)
+    bias = np.stack([Ridge(alpha=penalty).fit(x, 0.3 + x @ b).coef_ - b for b in draws])
+    monte_carlo = bias.T @ bias / len(draws)
+    y = 0.3 + x @ draws[0] + sigma * rng.normal(size=n)
+    cov, sigma2 = smoothing_bias_cov(design, y, penalty)
+    formula = cov[1:, 1:] / sigma2 * sigma ** 2                  # the formula at the true sigma^2
+    np.testing.assert_allclose(formula, monte_carlo, rtol=0.08, atol=0.08 * np.diag(formula).min())
+    assert 0.5 < sigma2 / sigma ** 2 < 1.6                        # RSS / (n - edf)
+
+
+def test_smoothing_bias_draws_are_the_fei_of_perturbed_coefficients(three_group_fit, tmp_path):
+    """rows @ deltas[s] equals the FEI change (central differences of predict_grid) when the coefficients of B(t)
+    and B(t) (x) w(x) move by draw s of N(0, F F'); the factor survives save / load."""
+    import copy
+
+    from reach.causal.fei import fei_central_difference
+
+    _, data, model = three_group_fit
+    factor = model.fei_bias_factor
+    assert factor is not None and factor.shape[1] > 0
+    grid, x, eps = np.linspace(8.0, 14.0, 13), data.x[:50], 0.1
+    rows, deltas = model.smoothing_bias_draws(grid, x, eps, 3, seed=11)
+    z = np.random.default_rng(11).standard_normal((factor.shape[1], 3))
+    _, base = fei_central_difference(lambda lv: model.predict_grid(lv, x), grid, eps)
+    for s in range(3):
+        moved = copy.deepcopy(model)
+        moved.h_coef = model.h_coef.copy()
+        moved.h_coef[1:1 + factor.shape[0]] += factor @ z[:, s]
+        _, fei = fei_central_difference(lambda lv: moved.predict_grid(lv, x), grid, eps)
+        np.testing.assert_allclose(rows @ deltas[s], fei - base, rtol=1e-8, atol=1e-10)
+    assert np.abs(deltas).max() > 0
+    model.save(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.safetensors").fei_bias_factor, factor)

@@ -180,6 +180,34 @@ def _ridge_solve(gram: np.ndarray, moment: np.ndarray, penalty) -> np.ndarray:
     return np.linalg.solve(a, moment)
 
 
+def smoothing_bias_cov(design: np.ndarray, y: np.ndarray, penalty) -> tuple[np.ndarray, float]:
+    """The ridge fit's prior-expected squared bias, sigma^2 A P A with A = (D'D + P)^-1, P the per-column penalty
+    (the constant's 0), and the residual variance sigma^2 = RSS / (n - edf), edf = tr(A D'D).
+
+    The Bayesian reading of a penalised regression (Wahba 1983; Nychka 1988, "Bayesian confidence intervals for
+    smoothing splines", JASA 83; Marra & Wood 2012, Scand. J. Stat. 39): with the prior b ~ N(0, sigma^2 P^-1) the
+    posterior covariance sigma^2 A is the sampling covariance sigma^2 A D'D A plus sigma^2 A P A, the expected
+    bias-bias' of the shrunken fit (its bias is -A P b). A band that carries only the sampling spread (a bootstrap)
+    misses the second part; Nychka shows the posterior band covers close to its level averaged over the function."""
+    gram = design.T @ design
+    pen = np.array(np.broadcast_to(np.asarray(penalty, float), (gram.shape[0],)))
+    pen[0] = 0.0
+    a = np.linalg.inv(gram + np.diag(pen))
+    a = 0.5 * (a + a.T)
+    coef = a @ (design.T @ y)
+    edf = float(np.trace(a @ gram))
+    sigma2 = float(np.sum((y - design @ coef) ** 2)) / max(y.size - edf, 1.0)
+    cov = sigma2 * (a * pen[None, :]) @ a
+    return 0.5 * (cov + cov.T), sigma2
+
+
+def _psd_factor(cov: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """F with F F' = cov (cov symmetric positive semi-definite), the eigenvalues below rtol x the largest dropped."""
+    values, vectors = np.linalg.eigh(cov)
+    keep = values > rtol * max(float(values.max()), 0.0) if values.size else values > 0
+    return vectors[:, keep] * np.sqrt(values[keep])[None, :]
+
+
 def _direct_bend_owner(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
     """For each of stage 2's columns, the direct column j (0..n_direct-1) whose bends B_k(t) x (direct column j) it
     is, else -1. The design is [1, B(t) (n_b), B(t) (x) w(x) (n_b x n_w, B-major), x, w(x), B(v^)], the direct
@@ -279,6 +307,8 @@ class ControlFunctionModel:
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
     causal_validation_rows: np.ndarray | None = None   # per held-out row of the fit (not saved)
+    fei_bias_factor: np.ndarray | None = None  # F (p, r), F F' = the prior-expected squared bias of the coefficients
+                                              # of B(t) and B(t) (x) w(x), the ones FEI depends on (smoothing_bias_cov)
 
     def _xs(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
@@ -314,6 +344,31 @@ class ControlFunctionModel:
         base = const + xs @ c_x + (w @ c_w if n_w else 0.0) + self.h_offset                          # (rows,)
         return base[:, None] + coef_t @ rcs_basis(grid, self.response_knots).T
 
+    def smoothing_bias_draws(self, t_grid: np.ndarray, x: np.ndarray, epsilon: float, n_draws: int,
+                             seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of the FEI curves' smoothing bias (smoothing_bias_cov), in low-rank form: returns rows (n_rows,
+        1 + n_w) = [1, w(x_i)] and deltas (n_draws, 1 + n_w, n_grid) such that rows[i] @ deltas[s] is draw s of row
+        i's FEI deviation on the grid (central differences, as fei_central_difference), and a weighted average of
+        rows' curves deviates by (weights @ rows) @ deltas[s]. FEI is linear in the coefficients of B(t) and
+        B(t) (x) w(x), so this is exact for the coefficient draws N(0, F F')."""
+        if epsilon <= 0:
+            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        xs = self._xs(x)
+        w = self.components(xs)
+        rows = np.column_stack([np.ones(xs.shape[0]), w])
+        grid = np.asarray(t_grid, float).reshape(-1)
+        slope = (rcs_basis(self.scalers["t"](grid + epsilon), self.response_knots)
+                 - rcs_basis(self.scalers["t"](grid - epsilon), self.response_knots)) / (2.0 * epsilon)  # (G, n_b)
+        n_b, n_w = slope.shape[1], w.shape[1]
+        factor = self.fei_bias_factor
+        if factor is None or factor.shape[1] == 0:
+            return rows, np.zeros((int(n_draws), 1 + n_w, grid.size))
+        if factor.shape[0] != n_b * (1 + n_w):
+            raise ValueError(f"fei_bias_factor has {factor.shape[0]} rows, the model {n_b * (1 + n_w)} coefficients")
+        delta = factor @ np.random.default_rng(int(seed)).standard_normal((factor.shape[1], int(n_draws)))
+        by_column = np.concatenate([delta[:n_b, None, :], delta[n_b:].reshape(n_b, n_w, delta.shape[1])], axis=1)  # (n_b, 1+n_w, S)
+        return rows, np.einsum("gk,kjs->sjg", slope, by_column)
+
     def control_curve(self, v: np.ndarray) -> np.ndarray:
         """rho(v) - mean rho^ at first-stage errors v (t's original scale)."""
         vs = np.asarray(v, float).reshape(-1) / self.scalers["t"].sd[0]
@@ -326,6 +381,8 @@ class ControlFunctionModel:
                   "directions": self.components.directions, "components_scale": self.components.scale,
                   "components_knots": self.components.knots,
                   "h_coef": self.h_coef, "control_coef": self.control_coef}
+        if self.fei_bias_factor is not None:
+            arrays["fei_bias_factor"] = self.fei_bias_factor
         meta = {"format": FORMAT, "config": self.config.to_json(), "h_offset": self.h_offset,
                 "scalers": {k: s.to_json() for k, s in self.scalers.items()},
                 "history": json.loads(self.history.to_json(orient="split", index=False)) if len(self.history) else None,
@@ -358,7 +415,8 @@ class ControlFunctionModel:
                    a["control_knots"], _Components(a["directions"], a["components_scale"], a["components_knots"]),
                    a["h_coef"],
                    a["control_coef"], float(meta["h_offset"]),
-                   pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}))
+                   pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}),
+                   fei_bias_factor=a.get("fei_bias_factor"))
 
 
 def _h_design(b: np.ndarray, w: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -504,6 +562,10 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
                          else f"{config.cv_folds}-fold cross-validation"})
     coef = _ridge(design, y, pen) / scale
     n_h = design.shape[1] - b_v.shape[1]
+    bias_cov, sigma2 = smoothing_bias_cov(design, y, pen)
+    fei_columns = np.arange(1, 1 + t_knots.size - 1 + (t_knots.size - 1) * comps(xs[:2]).shape[1])  # B(t), B(t) (x) w
+    fei_bias_factor = _psd_factor(bias_cov[np.ix_(fei_columns, fei_columns)]
+                                  / np.outer(scale[fei_columns], scale[fei_columns]))
     h_coef, control_coef = coef[:n_h], coef[n_h:]
     h_offset = float(np.mean(b_v @ control_coef))
     history = pd.DataFrame(rows)
@@ -520,9 +582,10 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
             "direct_penalty_factors": None if column_factors is None else column_factors.tolist(),
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,
-            "n_coefficients": int(coef.size), "seconds": time.perf_counter() - start}
+            "n_coefficients": int(coef.size), "residual_variance": sigma2,
+            "fei_bias_rank": int(fei_bias_factor.shape[1]), "seconds": time.perf_counter() - start}
     model = ControlFunctionModel(config, scalers, t_knots, v_knots, comps, h_coef, control_coef, h_offset, history,
-                                 info)
+                                 info, fei_bias_factor=fei_bias_factor)
     if validation is not None:
         # Hartford et al.'s causal validation, the criterion Deep IV reports: held-out (y - E_F[h(t, x) | z, x])^2 with
         # F the fitted first stage, t = m^(z, x) + v and v from the (cross-fitted) first-stage errors, so the two

@@ -83,12 +83,16 @@ def classify_curve_shape(tier_fei: np.ndarray, linear_cv: float = 0.4) -> str:
     return "concave" if int(np.argmax(v)) == 0 else "s_shaped"
 
 
-def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray | None = None,
+                    bias: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Bootstrap replicates (n_boot x grid) of the average curve over rows.
 
     `curves` is members x rows x grid (an ensemble of bootstrap-trained models) or rows x grid. Each draw resamples
     rows with replacement and, with several members, also draws one member, so the replicates carry both the
-    sampling and the estimation uncertainty."""
+    sampling and the estimation uncertainty. `bias` = (bias_rows members x rows x p, bias_deltas members x draws x p
+    x grid), the low-rank smoothing-bias draws of a penalised fit (ControlFunctionModel.smoothing_bias_draws): each
+    replicate then adds one draw of its member's bias, (row weights @ bias_rows[m]) @ bias_deltas[m, s], from a
+    stream of its own (with zero deltas the replicates are those without `bias`)."""
     c = np.asarray(curves, float)
     if c.ndim == 2:
         c = c[None]
@@ -97,23 +101,35 @@ def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray
     m, n, _g = c.shape
     if n == 0:
         raise ValueError("no rows to average")
+    if bias is not None:
+        bias_rows, bias_deltas = (np.asarray(a, float) for a in bias)
+        if rows is not None:
+            bias_rows = bias_rows[:, rows]
+        if bias_rows.shape[:2] != (m, n) or bias_deltas.shape[0] != m or bias_deltas.shape[2] != bias_rows.shape[2] \
+                or bias_deltas.shape[3] != c.shape[2]:
+            raise ValueError(f"bias arrays {bias_rows.shape}, {bias_deltas.shape} do not fit the curves {c.shape}")
+        bias_rng = np.random.default_rng([int(seed), 1])
     rng = np.random.default_rng(seed)
     draws = np.empty((n_boot, c.shape[2]))
     for b in range(n_boot):
         weights = rng.multinomial(n, np.full(n, 1.0 / n)) / n
-        draws[b] = weights @ c[rng.integers(m)]
+        member = rng.integers(m)
+        draws[b] = weights @ c[member]
+        if bias is not None:
+            draws[b] += (weights @ bias_rows[member]) @ bias_deltas[member, bias_rng.integers(bias_deltas.shape[1])]
     return draws
 
 
 def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
-                         rows: np.ndarray | None = None) -> pd.DataFrame:
+                         rows: np.ndarray | None = None,
+                         bias: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Average curve over rows with a percentile bootstrap band (Figures 6-8: "95% confidence intervals for the mean,
-    computed by bootstrapping"); see `bootstrap_draws`. Returns columns estimate, lower, upper (one row per grid
-    point)."""
+    computed by bootstrapping"); see `bootstrap_draws` (with `bias`, the band also carries the smoothing bias).
+    Returns columns estimate, lower, upper (one row per grid point)."""
     c = np.asarray(curves, float)
     c = c[None] if c.ndim == 2 else c
+    draws = bootstrap_draws(c, n_boot, seed, rows=rows, bias=bias)
     c = c if rows is None else c[:, rows]
-    draws = bootstrap_draws(c, n_boot, seed)
     alpha = (1.0 - level) / 2.0
     return pd.DataFrame({"estimate": c.mean(axis=(0, 1)), "lower": np.quantile(draws, alpha, axis=0),
                          "upper": np.quantile(draws, 1.0 - alpha, axis=0)})

@@ -1,0 +1,86 @@
+"""Coverage of CF-IV's 95% FEI bands, with and without the smoothing-bias term, on designs with a known truth.
+
+The workflow's bands (rule fei_tables) are percentile bootstraps over the videos and the ensemble members; with
+causal.band_bias_draws > 0, each bootstrap replicate also adds one draw of its member's smoothing bias (the ridge's
+prior-expected squared bias, reach.causal.control_function.smoothing_bias_cov; Nychka 1988). This benchmark fits the
+ensemble the workflow fits (members on bootstrap resamples, each choosing its penalty, components and scaling on its
+out-of-bag rows), builds both bands with reach.causal.fei.bootstrap_mean_curve, and prints, per seed and in the mean,
+the share of the grid (1st-99th percentile of t) where each band covers the true average FEI, the band's mean width
+and the curve's error. On three_group also per group (the per-campaign curves of Table 4 in miniature).
+
+    .venv/bin/python benchmarks/band_coverage.py [--design three_group] [--n 6000] [--seeds 6] [--members 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from reach.causal.control_function import ControlFunctionConfig, fit_control_function
+from reach.causal.fei import bootstrap_mean_curve, fei_central_difference
+from reach.causal.iv_designs import DESIGNS
+
+
+def ensemble(data, members: int, seed: int, grid: np.ndarray, epsilon: float, bias_draws: int):
+    rng = np.random.default_rng([seed, 17])
+    curves, bias_rows, bias_deltas = [], [], []
+    n = data.t.size
+    for m in range(members):
+        rows = rng.integers(0, n, n)
+        oob = np.setdiff1d(np.arange(n), rows)
+        model = fit_control_function(data.t[rows], data.z[rows], data.x[rows], data.y[rows],
+                                     ControlFunctionConfig(seed=seed * 1000 + m),
+                                     validation=(data.t[oob], data.z[oob], data.x[oob], data.y[oob]))
+        curves.append(fei_central_difference(lambda lv: model.predict_grid(lv, data.x), grid, epsilon)[1])
+        r, d = model.smoothing_bias_draws(grid, data.x, epsilon, bias_draws, seed * 1000 + m)
+        bias_rows.append(r)
+        bias_deltas.append(d)
+    width = max(r.shape[1] for r in bias_rows)
+    bias = (np.stack([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in bias_rows]),
+            np.stack([np.pad(d, ((0, 0), (0, width - d.shape[1]), (0, 0))) for d in bias_deltas]))
+    return np.stack(curves), bias
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--design", default="three_group", choices=sorted(DESIGNS))
+    ap.add_argument("--n", type=int, default=6000)
+    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--members", type=int, default=10)
+    ap.add_argument("--n-boot", type=int, default=400)
+    ap.add_argument("--bias-draws", type=int, default=32)
+    ap.add_argument("--epsilon", type=float, default=0.05)
+    args = ap.parse_args()
+    design = DESIGNS[args.design]()
+    rows = []
+    for seed in range(args.seeds):
+        data = design.simulate(args.n, seed)
+        grid = np.linspace(*np.quantile(data.t, [0.01, 0.99]), 41)
+        truth = np.stack([design.truth_derivative(np.full(data.t.size, g), data.x) for g in grid], axis=1)
+        curves, bias = ensemble(data, args.members, seed, grid, args.epsilon, args.bias_draws)
+        groups = {"all": np.arange(data.t.size)}
+        if design.groups is not None:
+            labels = design.groups(data.x)
+            groups |= {f"group {k}": np.flatnonzero(labels == k) for k in np.unique(labels)}
+        for name, idx in groups.items():
+            true_mean = truth[idx].mean(axis=0)
+            for band_name, b in (("bootstrap", None), ("bootstrap + smoothing bias", bias)):
+                band = bootstrap_mean_curve(curves, args.n_boot, seed, rows=idx, bias=b)
+                covered = (band["lower"] <= true_mean) & (true_mean <= band["upper"])
+                rows.append({"seed": seed, "curve": name, "band": band_name, "coverage": float(covered.mean()),
+                             "width": float((band["upper"] - band["lower"]).mean()),
+                             "mae": float(np.abs(band["estimate"] - true_mean).mean())})
+        print(pd.DataFrame([r for r in rows if r["seed"] == seed]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows).groupby(["curve", "band"])[["coverage", "width", "mae"]].mean()
+    wide = table.unstack("band")
+    ratio = wide[("width", "bootstrap + smoothing bias")] / wide[("width", "bootstrap")]
+    print(f"\n{args.design}, n = {args.n}, {args.seeds} seeds, {args.members} members (mean over seeds; nominal 0.95):")
+    print(table.round(3).to_string())
+    print("\nwidth ratio (with / without the smoothing-bias term):")
+    print(ratio.round(2).to_string())
+
+
+if __name__ == "__main__":
+    main()
