@@ -279,6 +279,7 @@ rule check_fei_truth:
         seed=config["seed"],
         fei_epsilon=CAUSAL["fei_epsilon"],
         linear_cv=CAUSAL["linear_cv"],
+        floor_resamples=CAUSAL["floor_resamples"],
         code=package_digest("causal/fei.py", "causal/validity.py", "causal/figures.py", "causal/truth.py",
                             "causal/control_function.py", "tiers.py"),
     conda:

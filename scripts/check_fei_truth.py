@@ -9,7 +9,8 @@ from reach.causal.design import build_design
 from reach.causal.fei import TIER_NAMES, campaign_shapes, classify_curve_shape, tier_averages
 from reach.causal.fei import tier_masks as grid_tier_masks
 from reach.causal.figures import truth_figure
-from reach.causal.truth import band_coverage, curve_error, data_support, infeasible_campaign_fei, true_fei_on_grid
+from reach.causal.truth import (band_coverage, curve_error, data_support, infeasible_campaign_fei,
+                               resampled_campaign_fei, true_fei_on_grid)
 from reach.causal.validity import iv_validity
 from reach.logs import log_run_header, setup_logging
 
@@ -21,7 +22,8 @@ videos = pd.read_parquet(smk.input.videos)
 ids = videos["video_id"].astype(str).to_numpy()
 with np.load(smk.input.members, allow_pickle=False) as d:
     grid = d["log_followers_grid"]
-    fei = d["fei"].astype(np.float64).mean(axis=0)
+    member_fei = d["fei"]                                   # members x videos x grid (float32)
+fei = member_fei.astype(np.float64).mean(axis=0)
 truth_fei = true_fei_on_grid(pd.read_parquet(smk.input.truth_grid), ids, grid)
 rows = []
 
@@ -80,6 +82,27 @@ add("campaign_shape_accuracy", shape_ok.mean(), ">= 5/6", shape_ok.mean() >= 5 /
     + f"; floor {(floor_shapes == true.loc[common, 'campaign_type']).mean():.2f}")
 add("campaign_shape_accuracy_floor", (floor_shapes == true.loc[common, "campaign_type"]).mean(), "reported", None,
     "; ".join(f"{t}: {floor_shapes[t]}" for t in common))
+
+
+def shape_rates(curve_sets: list[dict[str, np.ndarray]]) -> pd.Series:
+    """Per campaign, the share of curve sets (members, resamples) whose tier averages read the true shape."""
+    right = [[classify_curve_shape(tier_averages(c[t], grid, support)[0], float(p.linear_cv))
+              == true.loc[t, "campaign_type"] for t in common] for c in curve_sets]
+    return pd.Series(np.mean(right, axis=0), index=common)
+
+
+# how steady the shapes are: each ensemble member's own campaign curves, and the floor refitted on bootstrap
+# resamples of the campaigns' videos (its expected score, not the one draw of the data above)
+members_right = shape_rates([{t: member_fei[m][hashtags == t].astype(np.float64).mean(axis=0) for t in common}
+                             for m in range(member_fei.shape[0])])
+add("campaign_shape_accuracy_members", members_right.mean(), "reported", None,
+    f"mean over the {member_fei.shape[0]} members' own curves; per campaign "
+    + "; ".join(f"{t} {v:.1f}" for t, v in members_right.items()))
+floor_right = shape_rates(resampled_campaign_fei(*floor_args, n_resamples=int(p.floor_resamples), seed=int(p.seed),
+                                                 epsilon=float(p.fei_epsilon), outer=floor_outer))
+add("campaign_shape_accuracy_floor_resampled", floor_right.mean(), "reported", None,
+    f"the floor ({floor_knots}) on {int(p.floor_resamples)} bootstrap resamples of each campaign's videos; per "
+    "campaign " + "; ".join(f"{t} {v:.2f}" for t, v in floor_right.items()))
 inside = (est.loc[common, [f"{t}_lower" for t in TIER_NAMES]].to_numpy() <= true.loc[common, list(TIER_NAMES)].to_numpy()) & \
          (true.loc[common, list(TIER_NAMES)].to_numpy() <= est.loc[common, [f"{t}_upper" for t in TIER_NAMES]].to_numpy())
 add("campaign_tier_band_coverage", inside.mean(), "reported", None, "share of campaign x tier cells whose band covers the truth")

@@ -44,6 +44,7 @@ paths = np.stack([counterfactual_prediction(d, grid, anchor_l, anchor_r) for d i
 average["impressions"] = counterfactual_prediction(average["estimate"].to_numpy(), grid, anchor_l, anchor_r)
 average["impressions_lower"] = np.quantile(paths, alpha, axis=0)
 average["impressions_upper"] = np.quantile(paths, 1 - alpha, axis=0)
+average["band_smoothing_bias"] = bias is not None   # the report says which band it shows
 average.to_parquet(smk.output.average, index=False)
 
 

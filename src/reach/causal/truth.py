@@ -58,3 +58,21 @@ def infeasible_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarr
         h_up, h_down = rcs_basis(grid + epsilon, knots) @ coef, rcs_basis(grid - epsilon, knots) @ coef
         out[tag] = (h_up - h_down) / (2.0 * epsilon)
     return out
+
+
+def resampled_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarray, controls: np.ndarray,
+                           campaign: np.ndarray, log_followers_grid: np.ndarray, n_resamples: int, seed: int,
+                           **floor_options) -> list[dict[str, np.ndarray]]:
+    """The floor of `infeasible_campaign_fei` refitted on `n_resamples` bootstrap resamples of each campaign's videos
+    (drawn within campaigns): how often even an estimator handed the confounder reads a campaign's shape right is
+    the share of resamples that do, the floor's expected score rather than the one draw of the data."""
+    campaign = np.asarray(campaign).astype(str)
+    groups = [np.flatnonzero(campaign == tag) for tag in np.unique(campaign)]
+    rng = np.random.default_rng([int(seed), 23])
+    out = []
+    for _ in range(int(n_resamples)):
+        rows = np.concatenate([rng.choice(g, g.size) for g in groups])
+        out.append(infeasible_campaign_fei(np.asarray(log_followers)[rows], np.asarray(log_impressions)[rows],
+                                           np.asarray(controls)[rows], campaign[rows], log_followers_grid,
+                                           **floor_options))
+    return out
