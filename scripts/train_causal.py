@@ -48,8 +48,10 @@ start = time.perf_counter()
 if len(candidates) > 1 and validation is None:
     raise ValueError(f"causal.candidates.{estimator} has {len(candidates)} entries, which are chosen on out-of-bag rows: "
                      "set causal.bootstrap_members: true or leave one candidate")
+# groups: a resample's copies of one video stay in one cross-fitting fold (CF-IV's controls v^ come from first-stage
+# fits that saw neither the video nor its copies)
 model, selection = fit_selected(estimator, design.t[rows], design.z[rows], design.x[rows], design.y[rows], candidates,
-                                validation)
+                                validation, groups=rows)
 config = candidates[next(r["candidate"] for r in selection if r["selected"])]
 for r in selection:
     log.info("candidate %d%s: held-out second-stage loss %.4f%s", r["candidate"],

@@ -444,12 +444,20 @@ def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties,
     return penalties[int(np.argmin(losses))], losses
 
 
+def _group_folds(ids: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold (0..k-1) per row, random over the distinct ids (0..m-1, one per observation) and shared by its copies."""
+    return (rng.permutation(int(ids.max()) + 1) % k)[ids]
+
+
 def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray,
                          config: ControlFunctionConfig | None = None,
-                         validation: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-                         ) -> ControlFunctionModel:
+                         validation: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+                         groups: np.ndarray | None = None) -> ControlFunctionModel:
     """Fit CF-IV (module doc) on t (n,), z (n,) or (n, k), x (n, d), y (n,). The penalty and the number of
-    components are chosen on the rows of `validation` = (t, z, x, y) when given, else by cross-validation."""
+    components are chosen on the rows of `validation` = (t, z, x, y) when given, else by cross-validation.
+    `groups` (n,): rows with the same id are copies of one observation (a bootstrap resample's duplicates: pass the
+    resampled row indices) and fall in the same fold of every cross-fitting and cross-validation split, so that no
+    row's control v^ comes from a first stage that saw its copy."""
     config = config or ControlFunctionConfig()
     start = time.perf_counter()
     t, z, x, y = check_inputs(t, z, x, y)
@@ -468,12 +476,17 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
 
     # ---- stage 1: cross-fitted m(z, x), controls v^ = t - m^(z, x) (standardised t scale)
     first = _first_stage_design(zs, z_knots, xs, w_first(xs))
-    folds = rng.permutation(n) % int(config.cross_fit_folds)
+    if groups is not None:
+        groups = np.asarray(groups).reshape(-1)
+        if groups.size != n:
+            raise ValueError(f"groups has {groups.size} entries for {n} rows")
+    ids = np.arange(n) if groups is None else np.unique(groups, return_inverse=True)[1]
+    folds = _group_folds(ids, int(config.cross_fit_folds), rng)
     m_hat = np.empty(n)
     first_penalties = []
     for k in range(int(config.cross_fit_folds)):
         own = folds == k
-        inner = np.arange(int((~own).sum())) % int(config.cv_folds)
+        inner = np.unique(ids[~own], return_inverse=True)[1] % int(config.cv_folds)
         penalty, _ = _cv_penalty(first[~own], ts[~own], config.penalty_grid, inner)
         m_hat[own] = first[own] @ _ridge(first[~own], ts[~own], penalty)
         first_penalties.append(penalty)
@@ -491,7 +504,7 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     b_v = rcs_basis(v, v_knots)
     if validation is not None:
         b_v_va = rcs_basis(v_va, v_knots)
-    cv = rng.permutation(n) % int(config.cv_folds)
+    cv = _group_folds(ids, int(config.cv_folds), rng)
     rows, best = [], None
     if config.direct_columns > x.shape[1]:
         raise ValueError(f"ControlFunctionConfig.direct_columns {config.direct_columns} exceeds x's {x.shape[1]} columns")

@@ -1,7 +1,7 @@
 """The causal estimators behind one small protocol, so the rules and the FEI code need not know which one ran.
 
     fit_estimator(name, t, z, x, y, params, seed, validation=None, threads=None) -> model
-    fit_selected(name, t, z, x, y, configs, validation) -> (model, selection): one fit per candidate config, the one
+    fit_selected(name, t, z, x, y, configs, validation, groups=None) -> (model, selection): one fit per candidate config, the one
         with the lowest held-out second-stage loss kept (Hartford et al.'s causal validation)
     model.predict(t, x) -> h per row;  model.predict_grid(t_grid, x) -> (rows, grid)
     model.save(path);  load_model(path) -> model (dispatch on the safetensors header)
@@ -45,15 +45,17 @@ def make_config(name: str, params: dict, seed: int, threads: int | None = None, 
     raise ValueError(f"unknown causal estimator {name!r}; choose one of {ESTIMATORS}")
 
 
-def fit_estimator(name: str, t, z, x, y, config, validation=None) -> CausalModel:
+def fit_estimator(name: str, t, z, x, y, config, validation=None, groups=None) -> CausalModel:
+    """`groups`: per row, the observation it copies (a bootstrap resample's row indices); CF-IV keeps copies in one
+    cross-fitting fold, Deep IV has no cross-fitting (its held-out rows are `validation`)."""
     if name == "deepiv":
         return deepiv.fit_deepiv(t, z, x, y, config, validation=validation)
     if name == "cfiv":
-        return control_function.fit_control_function(t, z, x, y, config, validation=validation)
+        return control_function.fit_control_function(t, z, x, y, config, validation=validation, groups=groups)
     raise ValueError(f"unknown causal estimator {name!r}; choose one of {ESTIMATORS}")
 
 
-def fit_selected(name: str, t, z, x, y, configs: list, validation) -> tuple[CausalModel, list[dict]]:
+def fit_selected(name: str, t, z, x, y, configs: list, validation, groups=None) -> tuple[CausalModel, list[dict]]:
     """Fit `name` once per candidate config and keep the one with the lowest held-out second-stage loss,
     E_F^[(y - h(t, x))^2 | z, x] on the `validation` rows (Hartford et al. 2017's causal validation: it needs only
     observables, so a user's own scrapes get the same choice). Both estimators report that loss on standardised y
@@ -65,7 +67,7 @@ def fit_selected(name: str, t, z, x, y, configs: list, validation) -> tuple[Caus
         raise ValueError("choosing among candidate configs needs held-out rows (validation)")
     fits, rows = [], []
     for k, config in enumerate(configs):
-        model = fit_estimator(name, t, z, x, y, config, validation=validation)
+        model = fit_estimator(name, t, z, x, y, config, validation=validation, groups=groups)
         fits.append(model)
         rows.append({"candidate": k, "config": config.to_json(),
                      "second_stage_val_loss": float(model.info.get("second_stage_val_loss", np.nan))})
