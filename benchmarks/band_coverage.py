@@ -36,7 +36,8 @@ def ensemble(data, members: int, seed: int, grid: np.ndarray, epsilon: float, bi
         oob = np.setdiff1d(np.arange(n), rows)
         model = fit_control_function(data.t[rows], data.z[rows], data.x[rows], data.y[rows],
                                      ControlFunctionConfig(seed=seed * 1000 + m),
-                                     validation=(data.t[oob], data.z[oob], data.x[oob], data.y[oob]), groups=rows if group_copies else None)
+                                     validation=(data.t[oob], data.z[oob], data.x[oob], data.y[oob]),
+                                     groups=rows if group_copies else None)
         curves.append(fei_central_difference(lambda lv: model.predict_grid(lv, data.x), grid, epsilon)[1])
         r, d = model.smoothing_bias_draws(grid, data.x, epsilon, bias_draws, seed * 1000 + m)
         bias_rows.append(r)
