@@ -1,8 +1,8 @@
 """The causal estimators behind one small protocol, so the rules and the FEI code need not know which one ran.
 
     fit_estimator(name, t, z, x, y, params, seed, validation=None, threads=None) -> model
-    fit_selected(name, t, z, x, y, configs, validation, groups=None) -> (model, selection): one fit per candidate config, the one
-        with the lowest held-out second-stage loss kept (Hartford et al.'s causal validation)
+    fit_selected(name, t, z, x, y, configs, validation, groups=None) -> (model, selection): one fit per candidate
+        config, the one with the lowest held-out second-stage loss kept (Hartford et al.'s causal validation)
     model.predict(t, x) -> h per row;  model.predict_grid(t_grid, x) -> (rows, grid)
     model.save(path);  load_model(path) -> model (dispatch on the safetensors header)
     choose_estimator(losses) -> (name, table): per data set, by the causal validation loss (one-standard-error rule)
