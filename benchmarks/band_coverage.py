@@ -21,8 +21,8 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from reach.causal.control_function import ControlFunctionConfig, fit_control_function
-from reach.causal.fei import bootstrap_mean_curve, fei_central_difference
+from reach.causal.control_function import ControlFunctionConfig, fit_control_function, simulate_from_fit
+from reach.causal.fei import band_width_factor, bootstrap_mean_curve, fei_central_difference
 from reach.causal.iv_designs import DESIGNS
 
 
@@ -48,6 +48,25 @@ def ensemble(data, members: int, seed: int, grid: np.ndarray, epsilon: float, bi
     return np.stack(curves), bias
 
 
+def simulated_fits(data, sets: int, seed: int, grid: np.ndarray, epsilon: float) -> np.ndarray:
+    """The workflow's width calibration (rule simulate_band_sets): one CF-IV fit on all rows (cross-validated), then
+    `sets` data sets drawn from it (simulate_from_fit), each fitted as a member is; their FEI curves (sets x rows x
+    grid) on the data's rows."""
+    n = data.t.size
+    base = fit_control_function(data.t, data.z, data.x, data.y, ControlFunctionConfig(seed=seed * 1000 + 900))
+    rng = np.random.default_rng([seed, 23])
+    curves = []
+    for k in range(sets):
+        t_star, y_star = simulate_from_fit(base, data.t, data.x, data.y, rng)
+        rows = rng.integers(0, n, n)
+        oob = np.setdiff1d(np.arange(n), rows)
+        model = fit_control_function(t_star[rows], data.z[rows], data.x[rows], y_star[rows],
+                                     ControlFunctionConfig(seed=seed * 1000 + 500 + k),
+                                     validation=(t_star[oob], data.z[oob], data.x[oob], y_star[oob]), groups=rows)
+        curves.append(fei_central_difference(lambda lv: model.predict_grid(lv, data.x), grid, epsilon)[1])
+    return np.stack(curves)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--design", default="three_group", choices=sorted(DESIGNS))
@@ -57,6 +76,7 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=400)
     ap.add_argument("--bias-draws", type=int, default=32)
     ap.add_argument("--epsilon", type=float, default=0.05)
+    ap.add_argument("--sets", type=int, default=16, help="data sets simulated from the fit for the band's width")
     ap.add_argument("--split-copies", action="store_true",
                     help="let a resample's copies of a row fall in different cross-fitting folds (the code before)")
     args = ap.parse_args()
@@ -68,23 +88,29 @@ def main() -> None:
         truth = np.stack([design.truth_derivative(np.full(data.t.size, g), data.x) for g in grid], axis=1)
         curves, bias = ensemble(data, args.members, seed, grid, args.epsilon, args.bias_draws,
                                group_copies=not args.split_copies)
+        sims = simulated_fits(data, args.sets, seed, grid, args.epsilon) if args.sets > 1 else None
         groups = {"all": np.arange(data.t.size)}
         if design.groups is not None:
             labels = design.groups(data.x)
             groups |= {f"group {k}": np.flatnonzero(labels == k) for k in np.unique(labels)}
         for name, idx in groups.items():
             true_mean = truth[idx].mean(axis=0)
-            for band_name, b in (("bootstrap", None), ("bootstrap + smoothing bias", bias)):
-                band = bootstrap_mean_curve(curves, args.n_boot, seed, rows=idx, bias=b)
+            factor = band_width_factor(curves, sims, rows=idx) if sims is not None else 1.0
+            bands = [("bootstrap", None, 1.0), ("bootstrap + smoothing bias", bias, 1.0)]
+            if sims is not None:
+                bands.append(("+ width from simulated data sets", bias, factor))
+            for band_name, b, f in bands:
+                band = bootstrap_mean_curve(curves, args.n_boot, seed, rows=idx, bias=b, width_factor=f)
                 covered = (band["lower"] <= true_mean) & (true_mean <= band["upper"])
-                rows.append({"seed": seed, "curve": name, "band": band_name, "coverage": float(covered.mean()),
+                rows.append({"seed": seed, "curve": name, "band": band_name, "factor": f,
+                             "coverage": float(covered.mean()),
                              "width": float((band["upper"] - band["lower"]).mean()),
                              "mae": float(np.abs(band["estimate"] - true_mean).mean()),
                              "error": (band["estimate"] - true_mean).to_numpy(),
                              "implied_sd": ((band["upper"] - band["lower"]) / (2 * 1.959964)).to_numpy()})
         print(pd.DataFrame([{k: v for k, v in r.items() if k not in ("error", "implied_sd")} for r in rows
                             if r["seed"] == seed]).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows).groupby(["curve", "band"])[["coverage", "width", "mae"]].mean()
+    table = pd.DataFrame(rows).groupby(["curve", "band"])[["coverage", "width", "mae", "factor"]].mean()
     wide = table.unstack("band")
     ratio = wide[("width", "bootstrap + smoothing bias")] / wide[("width", "bootstrap")]
     print(f"\n{args.design}, n = {args.n}, {args.seeds} seeds, {args.members} members (mean over seeds; nominal 0.95):")

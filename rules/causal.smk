@@ -58,6 +58,39 @@ rule train_causal:
         "../scripts/train_causal.py"
 
 
+rule simulate_band_sets:
+    """CF-IV's band width from the procedure's spread over data sets drawn from its own fit (docs/causal.md)."""
+    input:
+        **CAUSAL_DESIGN,
+    output:
+        sets="results/causal/cfiv/band_sets.npz",
+        meta="results/causal/cfiv/band_sets.json",
+    params:
+        hashtag_indicators=CAUSAL["hashtag_indicators"],
+        config=CAUSAL["cfiv"],
+        candidates=CAUSAL["candidates"].get("cfiv", []),
+        val_share=CAUSAL["deepiv"]["val_share"],
+        band_sets=CAUSAL["band_sets"],
+        follower_grid=config["follower_grid"],
+        epsilon=CAUSAL["fei_epsilon"],
+        seed=config["seed"],
+        code=package_digest("causal/control_function.py", "causal/estimator.py", "causal/training.py",
+                            "causal/response.py", "causal/design.py", "causal/fei.py"),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../environment.yml"
+    priority: 50
+    log:
+        "results/logs/simulate_band_sets.log",
+    benchmark:
+        "results/benchmarks/simulate_band_sets.tsv"
+    script:
+        "../scripts/simulate_band_sets.py"
+
+
 rule estimate_fei:
     input:
         **CAUSAL_DESIGN,
@@ -65,6 +98,8 @@ rule estimate_fei:
                                   estimator=wc.estimator, member=CAUSAL_MEMBERS),
         histories=lambda wc: expand("results/causal/{estimator}/history-{member}.parquet",
                                     estimator=wc.estimator, member=CAUSAL_MEMBERS),
+        band_sets=lambda wc: ["results/causal/cfiv/band_sets.npz"] if wc.estimator == "cfiv" and CAUSAL["band_sets"]
+        else [],
     output:
         grid="results/causal/{estimator}/fei_grid.parquet",
         members="results/causal/{estimator}/fei_members.npz",

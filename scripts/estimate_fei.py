@@ -45,6 +45,14 @@ if bias:   # members x rows x p and members x draws x p x grid, zero-padded to t
     extra["bias_deltas"] = np.stack([np.pad(d, ((0, 0), (0, width - d.shape[1]), (0, 0))) for _, d in bias]
                                     ).astype(np.float32)
     log.info("smoothing-bias draws: %d per member, width %d", extra["bias_deltas"].shape[1], width)
+band_sets = list(getattr(smk.input, "band_sets", []) or [])
+if band_sets:   # CF-IV: FEI curves of fits on data sets drawn from its own fit (rule simulate_band_sets), the bands' width
+    with np.load(band_sets[0], allow_pickle=False) as d:
+        if d["video_id"].astype(str).tolist() != design.video_id.astype(str).tolist() or not np.allclose(
+                d["log_followers_grid"], grid):
+            raise ValueError(f"{band_sets[0]} is not aligned to the videos and the grid of {smk.output.members}")
+        extra["sim_fei"] = d["fei"].astype(np.float32)
+    log.info("band width: %d simulated data sets", extra["sim_fei"].shape[0])
 np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
                     h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]), **extra)
 n, k = design.video_id.size, grid.size

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from reach.causal.fei import (TIER_NAMES, bootstrap_draws, bootstrap_mean_curve, classify_curve_shape,
-                              counterfactual_prediction, data_support, naive_curve, tier_averages)
+from reach.causal.fei import (TIER_NAMES, band_width_factor, bootstrap_draws, bootstrap_mean_curve,
+                              classify_curve_shape, counterfactual_prediction, data_support, naive_curve,
+                              tier_averages)
 from reach.causal.figures import average_figure, campaigns_figure, grouped_figure, naive_figure
 from reach.causal.selection import campaign_impressions_curve
 from reach.logs import log_run_header, setup_logging
@@ -26,6 +27,15 @@ grid = members["log_followers_grid"]
 # CF-IV's bands add draws of the ridge's smoothing bias to the bootstrap (reach.causal.control_function.
 # smoothing_bias_cov); Deep IV's members carry none
 bias = (members["bias_rows"], members["bias_deltas"]) if "bias_rows" in members else None
+# CF-IV's bands take their sampling width from fits on data sets drawn from its own fit (rule simulate_band_sets;
+# reach.causal.fei.band_width_factor, per set of rows averaged); without them, the members' spread
+simulated = members.get("sim_fei")
+
+
+def width(rows=None) -> float:
+    return 1.0 if simulated is None else band_width_factor(fei, simulated, rows)
+
+
 videos = pd.read_parquet(smk.input.videos)
 ids = videos["video_id"].astype(str).to_numpy()
 if members["video_id"].astype(str).tolist() != ids.tolist():
@@ -36,15 +46,20 @@ alpha = 0.025
 
 # Figure 6: the average curve; the counterfactual curve anchored on average impressions at the average log
 # followers (footnote 12), with its band from the same bootstrap draws
-average = bootstrap_mean_curve(fei, p.n_boot, seed, bias=bias)
+factor = width()
+log.info("band width factor of the average curve: %.3f (%s)", factor,
+         "members' spread" if simulated is None else f"{simulated.shape[0]} simulated data sets")
+average = bootstrap_mean_curve(fei, p.n_boot, seed, bias=bias, width_factor=factor)
 average.insert(0, "log_followers", grid)
 anchor_l, anchor_r = float(videos["log_followers"].mean()), float(videos["impressions"].mean())
-draws = bootstrap_draws(fei, p.n_boot, seed, bias=bias)
+draws = bootstrap_draws(fei, p.n_boot, seed, bias=bias, width_factor=factor)
 paths = np.stack([counterfactual_prediction(d, grid, anchor_l, anchor_r) for d in draws])
 average["impressions"] = counterfactual_prediction(average["estimate"].to_numpy(), grid, anchor_l, anchor_r)
 average["impressions_lower"] = np.quantile(paths, alpha, axis=0)
 average["impressions_upper"] = np.quantile(paths, 1 - alpha, axis=0)
 average["band_smoothing_bias"] = bias is not None   # the report says which band it shows
+average["band_width_factor"] = factor               # 1: the members' spread alone
+average["band_sets"] = 0 if simulated is None else int(simulated.shape[0])
 average.to_parquet(smk.output.average, index=False)
 
 
@@ -52,7 +67,7 @@ def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
     parts = []
     for k, (value, idx) in enumerate(sorted(labels.groupby(labels).groups.items())):
         rows = labels.index.get_indexer(idx)
-        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias)
+        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias, width_factor=width(rows))
         band.insert(0, "log_followers", grid)
         band.insert(0, "n_videos", rows.size)
         band.insert(0, name, value)
@@ -80,15 +95,18 @@ tier_rows, curve_parts = [], []
 for k, tag in enumerate(campaigns):
     rows = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
     member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid, support)            # members x tiers
-    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias), grid, support)
+    factor = width(rows)
+    tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias,
+                                               width_factor=factor), grid, support)
     estimate = member_tiers.mean(axis=0)
     row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv),
-           "support_min_followers": float(np.exp(support_lo)), "support_max_followers": float(np.exp(support_hi))}
+           "support_min_followers": float(np.exp(support_lo)), "support_max_followers": float(np.exp(support_hi)),
+           "band_width_factor": factor}
     row.update({t: v for t, v in zip(TIER_NAMES, estimate)})
     row.update({f"{t}_lower": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, alpha, axis=0))})
     row.update({f"{t}_upper": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, 1 - alpha, axis=0))})
     tier_rows.append(row)
-    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias)
+    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias, width_factor=factor)
     band.insert(0, "log_followers", grid)
     band.insert(0, "hashtag", tag)
     band["impressions"] = campaign_impressions_curve(h[rows], h_observed[rows], videos["impressions"].to_numpy()[rows])

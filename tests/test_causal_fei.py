@@ -174,3 +174,28 @@ def test_bootstrap_smoothing_bias_draws_add_to_the_replicates():
     np.testing.assert_array_equal(wide["estimate"], narrow["estimate"])
     with pytest.raises(ValueError, match="do not fit"):
         bootstrap_draws(curves, 5, 0, bias=(rows[:, :10], spread))
+
+
+def test_band_width_factor_is_the_ratio_of_spreads_over_data_sets_and_members():
+    """Closed form: average curves whose spread over the simulated data sets is twice the members' give a factor 2
+    (the variances are pooled over the grid); a narrower spread leaves the band as it is (factor 1); the widened
+    replicates move exactly `factor` times as far from the ensemble's average curve."""
+    from reach.causal.fei import band_width_factor, bootstrap_draws
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(1, 30, 4)) * 0.05
+    offsets = np.array([-1.0, 1.0, -1.0, 1.0])[:, None, None] * np.array([0.01, 0.02, 0.01, 0.02])
+    members = base + offsets                                  # per grid point, variance of the average: s^2 4/3
+    simulated = base + 2.0 * offsets
+    assert band_width_factor(members, simulated) == pytest.approx(2.0)
+    assert band_width_factor(simulated, members) == 1.0       # floored: never narrower than the members' band
+    rows = np.arange(10)
+    assert band_width_factor(members, simulated, rows) == pytest.approx(2.0)
+    centre = members.mean(axis=(0, 1))
+    plain = bootstrap_draws(members, 40, seed=2)
+    wide = bootstrap_draws(members, 40, seed=2, width_factor=2.5)
+    np.testing.assert_allclose(wide - centre, 2.5 * (plain - centre))
+    with pytest.raises(ValueError, match="two fits"):
+        band_width_factor(members[:1], simulated)
+    with pytest.raises(ValueError, match="positive"):
+        bootstrap_draws(members, 10, seed=0, width_factor=0.0)

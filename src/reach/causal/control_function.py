@@ -307,6 +307,7 @@ class ControlFunctionModel:
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict = field(default_factory=dict)
     causal_validation_rows: np.ndarray | None = None   # per held-out row of the fit (not saved)
+    first_stage_rows: np.ndarray | None = None   # per training row, the cross-fitted m^(z, x) on t's scale (not saved)
     fei_bias_factor: np.ndarray | None = None  # F (p, r), F F' = the prior-expected squared bias of the coefficients
                                               # of B(t) and B(t) (x) w(x), the ones FEI depends on (smoothing_bias_cov)
 
@@ -417,6 +418,32 @@ class ControlFunctionModel:
                    a["control_coef"], float(meta["h_offset"]),
                    pd.DataFrame(h["data"], columns=h["columns"]) if h else pd.DataFrame(), meta.get("info", {}),
                    fei_bias_factor=a.get("fei_bias_factor"))
+
+
+def simulate_from_fit(model: ControlFunctionModel, t: np.ndarray, x: np.ndarray, y: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One data set (t*, y*) drawn from a CF-IV fit on the rows (t, z, x, y) it was fitted on: the residual bootstrap
+    of the triangular model (module doc). The rows' pairs (v^_i, e^_i) of first-stage control and structural
+    residual, v^ = t - m^(z, x) (cross-fitted) and e^ = y - h^(t, x) - rho^(v^), are permuted jointly across rows,
+    which keeps their dependence (the confounding) and draws them independently of (z, x), as the model assumes:
+
+        t* = m^(z, x) + v*,    y* = h^(t*, x) + rho^(v*) + e*.
+
+    z and x stay as they are; the structural function of the new data set is the fit's h^, so a refit on (t*, z, x,
+    y*) shows the procedure's spread over data sets with a known truth (Efron & Tibshirani 1993, Ch. 6.5 and 9.5:
+    the residual bootstrap; the pairs bootstrap of the members resamples one data set's rows)."""
+    if model.first_stage_rows is None:
+        raise ValueError("the model carries no first-stage fit per row: simulate from a model fitted in this run")
+    t, y = np.asarray(t, float).reshape(-1), np.asarray(y, float).reshape(-1)
+    m_hat = model.first_stage_rows
+    if not (t.size == y.size == m_hat.size == np.asarray(x).shape[0]):
+        raise ValueError(f"t ({t.size}), x ({np.asarray(x).shape[0]}) and y ({y.size}) are not the model's "
+                         f"{m_hat.size} training rows")
+    v = t - m_hat
+    e = y - model.predict(t, x) - model.control_curve(v)
+    order = rng.permutation(t.size)
+    t_star = m_hat + v[order]
+    return t_star, model.predict(t_star, x) + model.control_curve(v[order]) + e[order]
 
 
 def _h_design(b: np.ndarray, w: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -599,6 +626,7 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
             "fei_bias_rank": int(fei_bias_factor.shape[1]), "seconds": time.perf_counter() - start}
     model = ControlFunctionModel(config, scalers, t_knots, v_knots, comps, h_coef, control_coef, h_offset, history,
                                  info, fei_bias_factor=fei_bias_factor)
+    model.first_stage_rows = scalers["t"].inverse(m_hat)
     if validation is not None:
         # Hartford et al.'s causal validation, the criterion Deep IV reports: held-out (y - E_F[h(t, x) | z, x])^2 with
         # F the fitted first stage, t = m^(z, x) + v and v from the (cross-fitted) first-stage errors, so the two

@@ -83,8 +83,29 @@ def classify_curve_shape(tier_fei: np.ndarray, linear_cv: float = 0.4) -> str:
     return "concave" if int(np.argmax(v)) == 0 else "s_shaped"
 
 
+def band_width_factor(member_curves: np.ndarray, simulated_curves: np.ndarray,
+                      rows: np.ndarray | None = None) -> float:
+    """How much wider the sampling part of an average curve's band must be: sqrt(mean over the grid of the variance
+    of the average curve over `simulated_curves`' data sets / the same over the ensemble members), at least 1.
+
+    Both are (fits x rows x grid) FEI curves on the same rows: members = bootstrap resamples of the one data set,
+    simulated = one member-like fit per data set drawn from the fitted model (control_function.simulate_from_fit).
+    The members see part of a fit's spread only (on designs with a known truth their spread is ~1/1.4 of the spread
+    over data sets, docs/causal.md); the simulated data sets see the procedure's, selection included. Floored at 1:
+    the band is never narrower than the members' (paper 1's) band."""
+    def spread(curves: np.ndarray) -> float:
+        c = np.asarray(curves, float)
+        c = c if rows is None else c[:, rows]
+        if c.shape[0] < 2 or c.shape[1] == 0:
+            raise ValueError(f"need at least two fits and one row for a spread; got {c.shape}")
+        return float(np.mean(np.var(c.mean(axis=1), axis=0, ddof=1)))
+
+    members, simulated = spread(member_curves), spread(simulated_curves)
+    return max(1.0, float(np.sqrt(simulated / members))) if members > 0 else 1.0
+
+
 def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray | None = None,
-                    bias: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                    bias: tuple[np.ndarray, np.ndarray] | None = None, width_factor: float = 1.0) -> np.ndarray:
     """Bootstrap replicates (n_boot x grid) of the average curve over rows.
 
     `curves` is members x rows x grid (an ensemble of bootstrap-trained models) or rows x grid. Each draw resamples
@@ -92,7 +113,8 @@ def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray
     sampling and the estimation uncertainty. `bias` = (bias_rows members x rows x p, bias_deltas members x draws x p
     x grid), the low-rank smoothing-bias draws of a penalised fit (ControlFunctionModel.smoothing_bias_draws): each
     replicate then adds one draw of its member's bias, (row weights @ bias_rows[m]) @ bias_deltas[m, s], from a
-    stream of its own (with zero deltas the replicates are those without `bias`)."""
+    stream of its own (with zero deltas the replicates are those without `bias`). `width_factor` (band_width_factor)
+    scales each replicate's sampling deviation from the ensemble's average curve before the bias draw is added."""
     c = np.asarray(curves, float)
     if c.ndim == 2:
         c = c[None]
@@ -109,26 +131,31 @@ def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray
                 or bias_deltas.shape[3] != c.shape[2]:
             raise ValueError(f"bias arrays {bias_rows.shape}, {bias_deltas.shape} do not fit the curves {c.shape}")
         bias_rng = np.random.default_rng([int(seed), 1])
+    if not np.isfinite(width_factor) or width_factor <= 0:
+        raise ValueError(f"width_factor must be positive, got {width_factor}")
+    centre = c.mean(axis=(0, 1))
     rng = np.random.default_rng(seed)
     draws = np.empty((n_boot, c.shape[2]))
     for b in range(n_boot):
         weights = rng.multinomial(n, np.full(n, 1.0 / n)) / n
         member = rng.integers(m)
         draws[b] = weights @ c[member]
+        if width_factor != 1.0:
+            draws[b] = centre + width_factor * (draws[b] - centre)
         if bias is not None:
             draws[b] += (weights @ bias_rows[member]) @ bias_deltas[member, bias_rng.integers(bias_deltas.shape[1])]
     return draws
 
 
 def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
-                         rows: np.ndarray | None = None,
-                         bias: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                         rows: np.ndarray | None = None, bias: tuple[np.ndarray, np.ndarray] | None = None,
+                         width_factor: float = 1.0) -> pd.DataFrame:
     """Average curve over rows with a percentile bootstrap band (Figures 6-8: "95% confidence intervals for the mean,
     computed by bootstrapping"); see `bootstrap_draws` (with `bias`, the band also carries the smoothing bias).
     Returns columns estimate, lower, upper (one row per grid point)."""
     c = np.asarray(curves, float)
     c = c[None] if c.ndim == 2 else c
-    draws = bootstrap_draws(c, n_boot, seed, rows=rows, bias=bias)
+    draws = bootstrap_draws(c, n_boot, seed, rows=rows, bias=bias, width_factor=width_factor)
     c = c if rows is None else c[:, rows]
     alpha = (1.0 - level) / 2.0
     return pd.DataFrame({"estimate": c.mean(axis=(0, 1)), "lower": np.quantile(draws, alpha, axis=0),
