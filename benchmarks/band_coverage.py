@@ -1,4 +1,5 @@
-"""Coverage of CF-IV's 95% FEI bands, with and without the smoothing-bias term, on designs with a known truth.
+"""Coverage of CF-IV's 95% FEI bands (members alone, + smoothing bias, + width from simulated data sets) on designs
+with a known truth.
 
 The workflow's bands (rule fei_tables) are percentile bootstraps over the videos and the ensemble members; with
 causal.band_bias_draws > 0, each bootstrap replicate also adds one draw of its member's smoothing bias (the ridge's
@@ -10,8 +11,10 @@ and the curve's error. On three_group also per group (the per-campaign curves of
 the under-coverage comes from: per grid point, the estimate's error across seeds splits into its mean (the bias) and
 its standard deviation (the sampling spread over datasets), set beside the band's implied standard deviation (half
 its width / 1.96); a band whose implied sd falls short of the spread over datasets is too narrow, not off-centre.
+The third band is the workflow's default (causal.band_sets): the sampling part widened by band_width_factor, from
+`--sets` data sets drawn from a CF-IV fit on all rows (simulate_from_fit) and fitted as members are (column factor).
 
-    .venv/bin/python benchmarks/band_coverage.py [--design three_group] [--n 6000] [--seeds 6] [--members 10]
+    .venv/bin/python benchmarks/band_coverage.py [--design three_group] [--n 6000] [--seeds 6] [--members 10] [--sets 16]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the naive curve's bias, per-video errors — and the validity test fed an invali
 import numpy as np
 import pandas as pd
 
-from reach.causal.design import build_design
+from reach.causal.design import load_design
 from reach.causal.fei import TIER_NAMES, campaign_shapes, classify_curve_shape, tier_averages
 from reach.causal.fei import tier_masks as grid_tier_masks
 from reach.causal.figures import truth_figure
@@ -135,11 +135,8 @@ add("video_fei_corr_at_own_followers", corr, ">= 0.5", corr >= 0.5)
 
 # the validity test with an invalid instrument: a noisy proxy of the unobserved confounder as z
 confounder = tv["confounder"].to_numpy(float)
-with np.load(smk.input.post, allow_pickle=False) as d:
-    post = {k: d[k] for k in d.files}
-design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
-                      hashtag_indicators=bool(smk.params.hashtag_indicators))
+_, design = load_design(smk.input.videos, smk.input.representation, smk.input.post,
+                        hashtag_indicators=bool(smk.params.hashtag_indicators))
 residual = pd.read_parquet(smk.input.residuals)["residual"].to_numpy(float)
 rng = np.random.default_rng([int(p.seed), 99])
 proxy = confounder + 0.5 * confounder.std() * rng.standard_normal(confounder.size)

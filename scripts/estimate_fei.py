@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from reach.causal.estimator import load_model
-from reach.causal.design import build_design
+from reach.causal.design import load_design
 from reach.causal.fei import fei_central_difference
 from reach.logs import log_run_header, setup_logging
 
@@ -13,12 +13,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "estimate_fei")
 log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
-videos = pd.read_parquet(smk.input.videos)
-with np.load(smk.input.post, allow_pickle=False) as d:
-    post = {k: d[k] for k in d.files}
-design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
-                      hashtag_indicators=bool(smk.params.hashtag_indicators))
+_, design = load_design(smk.input.videos, smk.input.representation, smk.input.post,
+                        hashtag_indicators=bool(smk.params.hashtag_indicators))
 g = p.follower_grid
 grid = np.linspace(np.log(g["min_followers"]), np.log(g["max_followers"]), int(g["n"]))
 h_all, fei_all, h_obs, bias = [], [], [], []

@@ -4,10 +4,9 @@ p-value of a conditional permutation test of z given x (H0: z adds nothing to pr
 
 import json
 
-import numpy as np
 import pandas as pd
 
-from reach.causal.design import build_design
+from reach.causal.design import load_design
 from reach.causal.validity import first_stage_strength, iv_validity
 from reach.logs import log_run_header, setup_logging
 
@@ -15,12 +14,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "iv_validity")
 log_run_header(log, "cpu", threads=smk.threads)
 p = smk.params
-videos = pd.read_parquet(smk.input.videos)
-with np.load(smk.input.post, allow_pickle=False) as d:
-    post = {k: d[k] for k in d.files}
-design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
-                      hashtag_indicators=bool(smk.params.hashtag_indicators))
+videos, design = load_design(smk.input.videos, smk.input.representation, smk.input.post,
+                             hashtag_indicators=bool(smk.params.hashtag_indicators))
 residuals = pd.read_parquet(smk.input.residuals)
 if residuals["video_id"].astype(str).tolist() != design.video_id.tolist():
     raise ValueError(f"{smk.input.residuals} is not aligned to {smk.input.videos}")

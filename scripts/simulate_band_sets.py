@@ -9,10 +9,9 @@ import json
 import time
 
 import numpy as np
-import pandas as pd
 
 from reach.causal.control_function import simulate_from_fit
-from reach.causal.design import build_design
+from reach.causal.design import load_design
 from reach.causal.estimator import fit_estimator, fit_selected, make_config
 from reach.causal.fei import fei_central_difference
 from reach.causal.training import bootstrap_split
@@ -22,12 +21,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = setup_logging(smk.log[0], "simulate_band_sets")
 log_run_header(log, "cpu (numpy)", threads=smk.threads)
 p = smk.params
-videos = pd.read_parquet(smk.input.videos)
-with np.load(smk.input.post, allow_pickle=False) as d:
-    post = {k: d[k] for k in d.files}
-design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
-                      hashtag_indicators=bool(p.hashtag_indicators))
+_, design = load_design(smk.input.videos, smk.input.representation, smk.input.post,
+                        hashtag_indicators=bool(p.hashtag_indicators))
 n, sets, seed = design.t.size, int(p.band_sets), int(p.seed)
 if sets < 2:
     raise ValueError(f"causal.band_sets is {sets}: a spread needs at least 2 data sets (0 turns the rule off)")

@@ -8,9 +8,8 @@ import json
 import time
 
 import numpy as np
-import pandas as pd
 
-from reach.causal.design import build_design
+from reach.causal.design import load_design
 from reach.causal.estimator import LABELS, fit_selected, make_config
 from reach.causal.training import bootstrap_split, resolve_device
 from reach.logs import log_run_header, setup_logging
@@ -23,12 +22,8 @@ p = smk.params
 device = str(resolve_device(p.config.get("device", "auto"))) if estimator == "deepiv" else "cpu (numpy)"
 log_run_header(log, device, threads=smk.threads)
 log.info("estimator: %s", LABELS[estimator])
-videos = pd.read_parquet(smk.input.videos)
-with np.load(smk.input.post, allow_pickle=False) as d:
-    post = {k: d[k] for k in d.files}
-design = build_design(videos, pd.read_parquet(smk.input.representation), post["values"], post["video_id"],
-                      [str(c) for c in post["meta_columns"]], source=smk.input.videos,
-                      hashtag_indicators=bool(smk.params.hashtag_indicators))
+_, design = load_design(smk.input.videos, smk.input.representation, smk.input.post,
+                        hashtag_indicators=bool(smk.params.hashtag_indicators))
 n = design.t.size
 # CF-IV lets the follower curve bend per hashtag: the hashtag indicators ending x enter its w(x) directly
 base = {**p.config, **({"direct_columns": design.n_hashtag_columns} if estimator == "cfiv" else {})}

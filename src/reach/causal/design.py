@@ -61,3 +61,15 @@ def build_design(videos: pd.DataFrame, representation: pd.DataFrame, post_values
                              f"e.g. video {ids[np.argmax(bad)]}")
     return Design(ids, arrays["t"], arrays["z"], x, arrays["y"], [*r_cols, *post_columns, *tag_columns],
                   len(tag_columns))
+
+
+def load_design(videos_path: str, representation_path: str, post_path: str,
+                hashtag_indicators: bool = False) -> tuple[pd.DataFrame, Design]:
+    """The videos table and Eq. 6's design from the workflow's files: results/ingest/videos.parquet, the
+    representation r (results/represent/r.parquet) and the post statistics (results/features/post.npz)."""
+    videos = pd.read_parquet(videos_path)
+    with np.load(post_path, allow_pickle=False) as d:
+        post = {k: d[k] for k in d.files}
+    return videos, build_design(videos, pd.read_parquet(representation_path), post["values"], post["video_id"],
+                                [str(c) for c in post["meta_columns"]], source=str(videos_path),
+                                hashtag_indicators=hashtag_indicators)
