@@ -110,6 +110,7 @@ rule estimate_fei:
         follower_grid=config["follower_grid"],
         epsilon=CAUSAL["fei_epsilon"],
         band_bias_draws=CAUSAL["band_bias_draws"],
+        point_estimate=CAUSAL["point_estimate"],
         seed=config["seed"],
         code=package_digest("causal/deepiv.py", "causal/control_function.py", "causal/estimator.py",
                             "causal/response.py", "causal/design.py", "causal/fei.py"),

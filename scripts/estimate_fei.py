@@ -48,6 +48,8 @@ if band_sets:   # CF-IV: FEI curves of fits on data sets drawn from its own fit 
                 d["log_followers_grid"], grid):
             raise ValueError(f"{band_sets[0]} is not aligned to the videos and the grid of {smk.output.members}")
         extra["sim_fei"] = d["fei"].astype(np.float32)
+        if p.point_estimate == "all_rows":    # the fit on all videos is the point estimate; the members, the band
+            extra["point_fei"] = d["fit_fei"].astype(np.float32)
     log.info("band width: %d simulated data sets", extra["sim_fei"].shape[0])
 np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
                     h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]), **extra)
@@ -56,7 +58,7 @@ pd.DataFrame({
     "video_id": np.repeat(design.video_id, k),
     "log_followers": np.tile(grid, n),
     "h": h_all.mean(axis=0).ravel(),
-    "fei": fei_all.mean(axis=0).ravel(),
+    "fei": extra["point_fei"].ravel() if "point_fei" in extra else fei_all.mean(axis=0).ravel(),
     "fei_sd": fei_all.std(axis=0).ravel(),
 }).to_parquet(smk.output.grid, index=False)
 residual = design.y - h_obs.mean(axis=0)

@@ -30,6 +30,9 @@ bias = (members["bias_rows"], members["bias_deltas"]) if "bias_rows" in members 
 # CF-IV's bands take their sampling width from fits on data sets drawn from its own fit (rule simulate_band_sets;
 # reach.causal.fei.band_width_factor, per set of rows averaged); without them, the members' spread
 simulated = members.get("sim_fei")
+# CF-IV with causal.point_estimate all_rows: the point estimate is its fit on all videos (rule simulate_band_sets), the
+# bands keep the members' spread centred on it; else the members' average
+point = members["point_fei"].astype(np.float64) if "point_fei" in members else None
 
 
 def width(rows=None) -> float:
@@ -49,10 +52,10 @@ alpha = 0.025
 factor = width()
 log.info("band width factor of the average curve: %.3f (%s)", factor,
          "members' spread" if simulated is None else f"{simulated.shape[0]} simulated data sets")
-average = bootstrap_mean_curve(fei, p.n_boot, seed, bias=bias, width_factor=factor)
+average = bootstrap_mean_curve(fei, p.n_boot, seed, bias=bias, width_factor=factor, point=point)
 average.insert(0, "log_followers", grid)
 anchor_l, anchor_r = float(videos["log_followers"].mean()), float(videos["impressions"].mean())
-draws = bootstrap_draws(fei, p.n_boot, seed, bias=bias, width_factor=factor)
+draws = bootstrap_draws(fei, p.n_boot, seed, bias=bias, width_factor=factor, point=point)
 paths = np.stack([counterfactual_prediction(d, grid, anchor_l, anchor_r) for d in draws])
 average["impressions"] = counterfactual_prediction(average["estimate"].to_numpy(), grid, anchor_l, anchor_r)
 average["impressions_lower"] = np.quantile(paths, alpha, axis=0)
@@ -60,6 +63,7 @@ average["impressions_upper"] = np.quantile(paths, 1 - alpha, axis=0)
 average["band_smoothing_bias"] = bias is not None   # the report says which band it shows
 average["band_width_factor"] = factor               # 1: the members' spread alone
 average["band_sets"] = 0 if simulated is None else int(simulated.shape[0])
+average["point_estimate"] = "members" if point is None else "all_rows"
 average.to_parquet(smk.output.average, index=False)
 
 
@@ -67,7 +71,8 @@ def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
     parts = []
     for k, (value, idx) in enumerate(sorted(labels.groupby(labels).groups.items())):
         rows = labels.index.get_indexer(idx)
-        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias, width_factor=width(rows))
+        band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias, width_factor=width(rows),
+                                    point=point)
         band.insert(0, "log_followers", grid)
         band.insert(0, "n_videos", rows.size)
         band.insert(0, name, value)
@@ -97,8 +102,8 @@ for k, tag in enumerate(campaigns):
     member_tiers = tier_averages(fei[:, rows].mean(axis=1), grid, support)            # members x tiers
     factor = width(rows)
     tier_draws = tier_averages(bootstrap_draws(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias,
-                                               width_factor=factor), grid, support)
-    estimate = member_tiers.mean(axis=0)
+                                               width_factor=factor, point=point), grid, support)
+    estimate = member_tiers.mean(axis=0) if point is None else tier_averages(point[rows].mean(axis=0), grid, support)[0]
     row = {"hashtag": tag, "n_videos": rows.size, "shape": classify_curve_shape(estimate, p.linear_cv),
            "support_min_followers": float(np.exp(support_lo)), "support_max_followers": float(np.exp(support_hi)),
            "band_width_factor": factor}
@@ -106,7 +111,8 @@ for k, tag in enumerate(campaigns):
     row.update({f"{t}_lower": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, alpha, axis=0))})
     row.update({f"{t}_upper": v for t, v in zip(TIER_NAMES, np.quantile(tier_draws, 1 - alpha, axis=0))})
     tier_rows.append(row)
-    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias, width_factor=factor)
+    band = bootstrap_mean_curve(fei, p.n_boot, seed + 100 + k, rows=rows, bias=bias, width_factor=factor,
+                                point=point)
     band.insert(0, "log_followers", grid)
     band.insert(0, "hashtag", tag)
     band["impressions"] = campaign_impressions_curve(h[rows], h_observed[rows], videos["impressions"].to_numpy()[rows])

@@ -199,3 +199,21 @@ def test_band_width_factor_is_the_ratio_of_spreads_over_data_sets_and_members():
         band_width_factor(members[:1], simulated)
     with pytest.raises(ValueError, match="positive"):
         bootstrap_draws(members, 10, seed=0, width_factor=0.0)
+
+
+def test_a_point_estimate_centres_the_band_and_keeps_its_spread():
+    """bootstrap_mean_curve with `point` (the fit on all rows): the estimate is the point curves' average over the
+    rows, the band is the members' band moved by (that average - the members' average), so its width is unchanged;
+    misshapen point curves are an error."""
+    rng = np.random.default_rng(0)
+    members = rng.normal(0.3, 0.05, size=(6, 40, 9))
+    point = members.mean(axis=0) + np.linspace(-0.1, 0.1, 9)[None, :]
+    rows = np.arange(25)
+    plain = bootstrap_mean_curve(members, 200, 3, rows=rows)
+    centred = bootstrap_mean_curve(members, 200, 3, rows=rows, point=point)
+    np.testing.assert_allclose(centred["estimate"], point[rows].mean(axis=0))
+    shift = point[rows].mean(axis=0) - members[:, rows].mean(axis=(0, 1))
+    np.testing.assert_allclose(centred["lower"], plain["lower"] + shift, atol=1e-12)
+    np.testing.assert_allclose(centred["upper"] - centred["lower"], plain["upper"] - plain["lower"], atol=1e-12)
+    with pytest.raises(ValueError, match="point curves"):
+        bootstrap_mean_curve(members, 10, 3, point=point[:, :5])

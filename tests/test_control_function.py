@@ -564,3 +564,87 @@ def test_band_from_simulated_data_sets_matches_the_spread_over_data_sets():
     assert np.mean(plain_sd) < 0.85 * spread
     assert 0.8 * spread <= np.mean(wide_sd) <= 1.25 * spread
     assert np.mean(covered) >= max(0.8, np.mean(plain_covered) + 0.08)
+
+
+
+def test_curve_penalty_factors_are_chosen_on_held_out_rows_and_recorded():
+    """curve_penalty_grid: one factor on the follower curve's columns beside the content block, chosen with the
+    penalty on the held-out rows: the chosen loss is no worse than the grid without it (which it contains), every
+    factor appears in the selection table, exactly one row is chosen, and the info names the chosen factor."""
+    rng = np.random.default_rng(3)
+    n, d = 3000, 60
+    u, z = rng.normal(size=n), rng.normal(size=n)
+    t = z + 0.8 * u + 0.5 * rng.normal(size=n)
+    x = rng.normal(size=(n, d))
+    y = 0.1 * t + 1.2 / (1.0 + np.exp(-2.5 * t)) + x[:, :20] @ np.full(20, 0.08) + 0.7 * u + 0.8 * rng.normal(size=n)
+    va = np.arange(n) >= 2200
+    fits = {grid: fit_control_function(
+        t[~va], z[~va], x[~va], y[~va], ControlFunctionConfig(seed=1, component_grid=(0,), curve_penalty_grid=grid),
+        validation=(t[va], z[va], x[va], y[va])) for grid in ((1.0,), (1.0, 0.1, 0.01, 0.001))}
+    one, many = fits[(1.0,)], fits[(1.0, 0.1, 0.01, 0.001)]
+    assert many.info["second_stage_val_loss"] <= one.info["second_stage_val_loss"] + 1e-12
+    assert set(many.history["curve_penalty_factor"]) == {1.0, 0.1, 0.01, 0.001}
+    assert many.history["chosen"].sum() == 1
+    chosen = many.history[many.history["chosen"]].iloc[0]
+    assert chosen["curve_penalty_factor"] == many.info["curve_penalty_factor"]
+    assert chosen["val_loss"] == pytest.approx(many.history.loc[many.history["stage"] == "second", "val_loss"].min())
+
+
+def test_reml_criterion_is_the_restricted_likelihood_of_a_second_library():
+    """reml_criterion at a given sigma^2 against scipy's multivariate normal density of the error contrasts Q'y
+    (Q orthonormal, orthogonal to the constant) under y ~ N(1 mu, sigma^2 (I + D_p P^-1 D_p')): differences between
+    two penalty vectors agree (the criterion is -2 log likelihood up to a constant)."""
+    from scipy.linalg import null_space
+    from scipy.stats import multivariate_normal
+
+    from reach.causal.control_function import reml_criterion
+    rng = np.random.default_rng(2)
+    n, p = 40, 5
+    d = np.column_stack([np.ones(n), rng.normal(size=(n, p))])
+    y = d @ rng.normal(size=p + 1) + rng.normal(size=n)
+    q = null_space(np.ones((1, n)))
+    sigma2 = 0.8
+
+    def brute(pen: np.ndarray) -> float:
+        dp = d[:, 1:]
+        cov = sigma2 * (np.eye(n) + dp @ np.diag(1.0 / pen[1:]) @ dp.T)
+        return -2.0 * multivariate_normal(np.zeros(n - 1), q.T @ cov @ q).logpdf(q.T @ y)
+
+    pens = [np.array([0.0, 1, 1, 1, 1, 1]), np.array([0.0, 0.1, 10, 3, 1, 50])]
+    ours = [reml_criterion(d.T @ d, d.T @ y, float(y @ y), n, pen, sigma2) for pen in pens]
+    theirs = [brute(pen) for pen in pens]
+    assert ours[1] - ours[0] == pytest.approx(theirs[1] - theirs[0], rel=1e-8, abs=1e-8)
+
+
+def test_reml_block_penalties_find_each_blocks_prior_precision():
+    """Coefficients drawn from a two-block prior (sd 1 and sd 0.1, i.e. penalties sigma^2 / 1 and sigma^2 / 0.01 with
+    noise sd 1): the REML penalties fall within a factor of 2.5 of those precisions and keep their 100x order."""
+    from reach.causal.control_function import reml_block_penalties
+    rng = np.random.default_rng(4)
+    n, k = 4000, 60
+    d = np.column_stack([np.ones(n), rng.normal(size=(n, 2 * k))])
+    beta = np.concatenate([[2.0], rng.normal(0, 1.0, k), rng.normal(0, 0.1, k)])
+    y = d @ beta + rng.normal(size=n)
+    blocks = np.concatenate([[-1], np.zeros(k, int), np.ones(k, int)])
+    lam = reml_block_penalties(d, y, blocks)
+    assert 1.0 / 2.5 < lam[0] < 2.5 and 100.0 / 2.5 < lam[1] < 250.0, lam
+
+
+def test_reml_penalty_selection_fits_and_records_one_penalty_per_block(three_group_fit):
+    """penalty_selection reml: one row per (knots, scaling, components) candidate, the block penalties as the penalty
+    and its factors, the held-out loss choosing among candidates, and h's slopes still near the three-group truth's
+    (per-group dh/dt error below 0.25 of the peak derivative: a sanity bound, the default path is held to 0.10)."""
+    design, data, _ = three_group_fit
+    test = design.simulate(2000, 99)
+    x_train, x_test = _group_last(design, data), _group_last(design, test, seed=1)
+    va = np.arange(data.t.size) >= 5000
+    model = fit_control_function(data.t[~va], data.z[~va], x_train[~va], data.y[~va],
+                                 ControlFunctionConfig(seed=1, component_grid=(0, 5), direct_columns=3,
+                                                       penalty_selection="reml"),
+                                 validation=(data.t[va], data.z[va], x_train[va], data.y[va]))
+    h = model.history
+    assert len(h) == 4 and h["chosen"].sum() == 1 and (h["penalty"] > 0).all()   # 2 scalings x 2 component counts
+    assert {"curve_penalty_factor", "direct_penalty_factor", "control_penalty_factor"} <= set(h.columns)
+    assert h["validation"].str.contains("REML").all()
+    scores = derivative_errors(lambda grid, x: model.predict_grid(grid, x_test[:600]), design, test.x[:600], data.t)
+    assert all(scores[f"dh_ratio_{g}"] < 0.25 for g in GROUPS), scores

@@ -26,8 +26,12 @@ per data set by the held-out squared error of stage 2
 (the rows in `validation`, e.g. a bootstrap member's out-of-bag rows, else `cv_folds`-fold cross-validation), and so
 are the follower spline's outer knots (`response_outer_grid`) and a factor on the penalty of the per-direct-column
 bends B(t) (x) x_j (`direct_penalty_grid`; with `direct_penalty_per_column`, one factor per direct column, by coordinate
-descent on the same loss from the common choice); every candidate's held-out loss is kept in `history` (the selection
-table of the workflow).
+descent on the same loss from the common choice) and a factor on the penalty of all the follower curve's columns B(t),
+B(t) (x) w(x) beside the content block a(x) (`curve_penalty_grid`); every candidate's held-out loss is kept in
+`history` (the selection table of the workflow). With `penalty_selection` "reml" the penalties are not taken from
+the grids: each block (content [x, w(x)], curve, per-hashtag bends, control B(v^)) gets its own penalty by REML on the
+training rows (reml_block_penalties; one smoothing parameter per term, as mgcv chooses them), and the held-out loss
+only chooses among knots, scalings and components.
 
 Why beside Deep IV: Deep IV's second stage sees y only through E_F[h(t, x) | x, z], an ill-posed integral equation
 fitted by early-stopped networks, and on the designs of benchmarks/iv_suite.py its h stays flatter in t than the
@@ -42,6 +46,7 @@ Saved as one safetensors file (numpy arrays) with the config, scalers, selection
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -80,6 +85,12 @@ class ControlFunctionConfig(JsonConfig):
                                               # None: Harrell's; q: knots equally spaced in quantile from q to 1 - q
     direct_penalty_grid: tuple[float, ...] = (1.0,)  # factors on the penalty of B(t) (x) direct columns (per-hashtag
                                               # follower-curve bends), chosen with the rest
+    curve_penalty_grid: tuple[float, ...] = (1.0,)  # factors on the penalty of the follower curve's columns B(t) and
+                                              # B(t) (x) w(x) (the only ones FEI reads) beside the content block a(x),
+                                              # chosen with the rest (module doc: one penalty for both over-smooths)
+    penalty_selection: str = "held_out"       # held_out: the penalty and its factors from the grids by the held-out
+                                              # loss; reml: one penalty per block (content a(x), curve, per-hashtag
+                                              # bends, control rho(v)) by REML on the training rows (module doc)
     direct_penalty_per_column: bool = False   # then each direct column's bends get their own factor from the grid
                                               # (coordinate descent on the same held-out loss, from the common choice)
     direct_penalty_sweeps: int = 2            # passes of that coordinate descent over the direct columns
@@ -90,6 +101,11 @@ class ControlFunctionConfig(JsonConfig):
     def __post_init__(self):
         self.component_grid = tuple(int(c) for c in self.component_grid)
         self.penalty_grid = tuple(float(p) for p in self.penalty_grid)
+        self.curve_penalty_grid = tuple(float(f) for f in self.curve_penalty_grid)
+        if self.penalty_selection not in ("held_out", "reml"):
+            raise ValueError(f"ControlFunctionConfig.penalty_selection must be held_out or reml: {self.penalty_selection!r}")
+        if not self.curve_penalty_grid or any(f <= 0 for f in self.curve_penalty_grid):
+            raise ValueError(f"ControlFunctionConfig.curve_penalty_grid needs positive factors: {self.curve_penalty_grid}")
         self.standardize_grid = tuple(bool(b) for b in self.standardize_grid)
         self.response_outer_grid = tuple(None if q is None else float(q) for q in self.response_outer_grid)
         self.direct_penalty_grid = tuple(float(f) for f in self.direct_penalty_grid)
@@ -218,6 +234,13 @@ def _direct_bend_owner(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.
         inter[:, n_w - n_direct:] = np.arange(n_direct)
         owner[1 + n_b:1 + n_b + n_b * n_w] = inter.ravel()
     return owner
+
+
+def _curve_columns(n_b: int, n_w: int, n_columns: int) -> np.ndarray:
+    """Mask of stage 2's follower-curve columns B(t) and B(t) (x) w(x): the part of h that FEI = dh/dt reads."""
+    mask = np.zeros(n_columns, bool)
+    mask[1:1 + n_b + n_b * n_w] = True
+    return mask
 
 
 def _direct_bends(n_b: int, n_w: int, n_direct: int, n_columns: int) -> np.ndarray:
@@ -455,6 +478,54 @@ def _first_stage_design(zs: np.ndarray, z_knots: list[np.ndarray], xs: np.ndarra
     return np.column_stack([np.ones(xs.shape[0]), bz, xs, _interact(bz, w)])
 
 
+def _penalty_vector(penalty: float, curve: np.ndarray, curve_factor: float, bends: np.ndarray,
+                    bend_factor) -> np.ndarray:
+    """Stage 2's per-column ridge penalty: `penalty` on every column, x `curve_factor` on the follower curve's
+    columns (`curve`), and on the per-hashtag bends (`bends`, a subset of them) x `bend_factor` more (a number or one
+    per column)."""
+    pen = np.where(curve, penalty * curve_factor, penalty)
+    pen = np.where(bends, pen * bend_factor, pen)
+    return pen
+
+
+def reml_criterion(gram: np.ndarray, moment: np.ndarray, yy: float, n: int, penalty: np.ndarray,
+                   sigma2: float | None = None) -> float:
+    """-2 x the restricted (REML) log likelihood of a ridge regression, up to a constant, from D'D, D'y and y'y: the
+    coefficients' prior b_j ~ N(0, sigma^2 / penalty_j) on the penalised columns, a flat one on the unpenalised
+    (penalty 0) columns (Wood 2011, JRSS-B 73, Eq. 4 for the Gaussian case; Harville 1977):
+
+        (n - M) log sigma^2 + (|y - D b^|^2 + b^' P b^) / sigma^2 + log|D'D + P| - log|P|_+
+
+    with M the unpenalised columns and b^ the ridge solution (so |y - D b^|^2 + b^' P b^ = y'y - y'D b^). With
+    `sigma2` None, sigma^2 is profiled out (its REML estimate (y'y - y'D b^) / (n - M))."""
+    pen = np.asarray(penalty, float)
+    chol = np.linalg.cholesky(gram + np.diag(pen))
+    coef = np.linalg.solve(chol.T, np.linalg.solve(chol, moment))
+    rss_pen = max(float(yy - moment @ coef), 1e-300)
+    dof = n - int(np.sum(pen == 0))
+    s2 = rss_pen / dof if sigma2 is None else float(sigma2)
+    return float(dof * np.log(s2) + rss_pen / s2 + 2.0 * np.sum(np.log(np.diag(chol))) - np.sum(np.log(pen[pen > 0])))
+
+
+def reml_block_penalties(design: np.ndarray, y: np.ndarray, blocks: np.ndarray,
+                         bounds: tuple[float, float] = (1e-4, 1e6)) -> np.ndarray:
+    """One ridge penalty per block of columns (`blocks[j]` = the block of column j, -1 unpenalised), the REML choice
+    (reml_criterion, sigma^2 profiled; L-BFGS-B over log penalties within `bounds`, started at 1): mgcv's default for
+    a model with several smooth terms, each its own smoothing parameter. Returns the penalties, one per block."""
+    from scipy.optimize import minimize
+
+    blocks = np.asarray(blocks, int)
+    k = int(blocks.max()) + 1
+    gram, moment, yy = design.T @ design, design.T @ y, float(y @ y)
+
+    def objective(log_pen: np.ndarray) -> float:
+        return reml_criterion(gram, moment, yy, y.size, np.where(blocks >= 0, np.exp(log_pen)[np.maximum(blocks, 0)], 0.0))
+
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    result = minimize(objective, np.zeros(k), method="L-BFGS-B", bounds=[(lo, hi)] * k)
+    return np.exp(result.x)
+
+
 def _cv_penalty(design: np.ndarray, y: np.ndarray, penalties,
                 folds: np.ndarray) -> tuple[float | np.ndarray, list[float]]:
     """Cross-validated mean squared error per penalty, a number or one per column (each fold's D'D formed once, reused
@@ -550,14 +621,40 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
                 scale = _column_scale(design, standardize)
                 design = design / scale
                 bends = _direct_bends(b_t.shape[1], w.shape[1], n_direct, design.shape[1])
+                curve = _curve_columns(b_t.shape[1], w.shape[1], design.shape[1])
                 if validation is not None:
                     design_va = np.column_stack([_h_design(rcs_basis(ts_va, t_knots_o), comps(xs_va), xs_va),
                                                  b_v_va]) / scale
                     gram, moment = design.T @ design, design.T @ y
                 if validation is None:
                     design_va = gram = moment = None
-                for factor in factors:
-                    penalties = [np.where(bends, p * factor, p) for p in config.penalty_grid]
+                if config.penalty_selection == "reml":
+                    block = np.zeros(design.shape[1], int)           # 0: content a(x) = [x, w(x)]
+                    block[0] = -1                                    # the constant
+                    block[curve & (block >= 0)] = 1                  # the follower curve B(t), B(t) (x) w(x)
+                    block[bends] = 2 if n_direct else 1              # its per-hashtag bends
+                    block[design.shape[1] - b_v.shape[1]:] = 3 if n_direct else 2   # the control rho(v)
+                    lam = reml_block_penalties(design, y, block)
+                    pen = np.where(block >= 0, lam[np.maximum(block, 0)], 0.0)
+                    if validation is not None:
+                        loss = float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, pen)) ** 2))
+                    else:
+                        loss = _cv_penalty(design, y, [pen], cv)[1][0]
+                    p, curve_factor = float(lam[0]), float(lam[1] / lam[0])
+                    factor = float(lam[2] / lam[1]) if n_direct else 1.0
+                    rows.append({"stage": "second", "response_outer": np.nan if outer is None else outer,
+                                 "standardized": standardize,
+                                 "components": int(comps.directions.shape[1]) - n_direct, "penalty": p,
+                                 "curve_penalty_factor": curve_factor, "direct_penalty_factor": factor,
+                                 "control_penalty_factor": float(lam[-1] / lam[0]), "val_loss": loss,
+                                 "validation": "held-out rows (penalties by REML)" if validation is not None
+                                 else f"{config.cv_folds}-fold cross-validation (penalties by REML)"})
+                    if best is None or loss < best[0] - 1e-12:
+                        best = (loss, comps, p, pen, design, scale, standardize, outer, t_knots_o, factor,
+                                curve_factor, curve, (design_va, gram, moment))
+                    continue
+                for curve_factor, factor in itertools.product(config.curve_penalty_grid, factors):
+                    penalties = [_penalty_vector(p, curve, curve_factor, bends, factor) for p in config.penalty_grid]
                     if validation is not None:
                         losses = [float(np.mean((y_va - design_va @ _ridge_solve(gram, moment, pen)) ** 2))
                                   for pen in penalties]
@@ -567,24 +664,24 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
                         rows.append({"stage": "second", "response_outer": np.nan if outer is None else outer,
                                      "standardized": standardize,
                                      "components": int(comps.directions.shape[1]) - n_direct, "penalty": p,
+                                     "curve_penalty_factor": curve_factor,
                                      "direct_penalty_factor": factor, "val_loss": loss,
                                      "validation": "held-out rows" if validation is not None
                                      else f"{config.cv_folds}-fold cross-validation"})
                         if best is None or loss < best[0] - 1e-12:
                             best = (loss, comps, p, pen, design, scale, standardize, outer, t_knots_o, factor,
-                                    (design_va, gram, moment))
-    loss, comps, penalty, pen, design, scale, standardized, outer, t_knots, factor, (design_va, gram, moment) = best
+                                    curve_factor, curve, (design_va, gram, moment))
+    (loss, comps, penalty, pen, design, scale, standardized, outer, t_knots, factor, curve_factor, curve,
+     (design_va, gram, moment)) = best
     column_factors = None
-    if config.direct_penalty_per_column and n_direct and len(factors) > 1:
+    if config.direct_penalty_per_column and n_direct and len(factors) > 1 and config.penalty_selection == "held_out":
         # each hashtag's bends their own factor (a campaign's curve may bend more than another's), by the same
         # held-out loss, from the common choice; the common factor stays one of the candidates of every column
         owner = _direct_bend_owner(rcs_basis(ts[:2], t_knots).shape[1], comps(xs[:2]).shape[1], n_direct,
                                    design.shape[1])
-        if not np.array_equal(owner >= 0, pen != penalty) and factor != 1.0:
-            raise AssertionError("the per-column bend mask differs from the common one")
 
         def penalty_of(per_column: np.ndarray) -> np.ndarray:
-            return np.where(owner >= 0, penalty * per_column[np.maximum(owner, 0)], penalty)
+            return _penalty_vector(penalty, curve, curve_factor, owner >= 0, per_column[np.maximum(owner, 0)])
 
         def loss_of(per_column: np.ndarray) -> float:
             if validation is not None:
@@ -597,7 +694,8 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
         for r in trials:
             rows.append({"stage": "second, per direct column", "response_outer": np.nan if outer is None else outer,
                          "standardized": standardized, "components": int(comps.directions.shape[1]) - n_direct,
-                         "penalty": penalty, "direct_penalty_factor": r["factor"], "direct_column": r["direct_column"],
+                         "penalty": penalty, "curve_penalty_factor": curve_factor,
+                         "direct_penalty_factor": r["factor"], "direct_column": r["direct_column"],
                          "val_loss": r["val_loss"], "validation": "held-out rows" if validation is not None
                          else f"{config.cv_folds}-fold cross-validation"})
     coef = _ridge(design, y, pen) / scale
@@ -612,13 +710,14 @@ def fit_control_function(t: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndar
     history["chosen"] = ((history["components"] == comps.directions.shape[1] - n_direct)
                          & (history["penalty"] == penalty) & (history["standardized"] == standardized)
                          & (history["direct_penalty_factor"] == factor)
+                         & (history["curve_penalty_factor"] == curve_factor)
                          & (history["response_outer"].isna() if outer is None else history["response_outer"] == outer)
                          & (history["stage"] == "second"))
     info = {"estimator": "cfiv", "n_train": int(n), "n_val": int(validation[0].size) if validation is not None else 0,
             "first_stage_r2": first_r2, "first_stage_penalties": first_penalties,
             "components": int(comps.directions.shape[1]) - n_direct, "direct_columns": n_direct, "penalty": penalty,
             "standardized": bool(standardized), "response_outer": outer, "response_knots": t_knots.tolist(),
-            "direct_penalty_factor": float(factor),
+            "curve_penalty_factor": float(curve_factor), "direct_penalty_factor": float(factor),
             "direct_penalty_factors": None if column_factors is None else column_factors.tolist(),
             # held-out squared error over var(y) of the training rows (Deep IV's scale: standardised y); raw beside it
             "second_stage_val_loss": loss / max(float(np.var(y)), 1e-12), "second_stage_val_loss_raw": loss,

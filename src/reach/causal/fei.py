@@ -105,7 +105,8 @@ def band_width_factor(member_curves: np.ndarray, simulated_curves: np.ndarray,
 
 
 def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray | None = None,
-                    bias: tuple[np.ndarray, np.ndarray] | None = None, width_factor: float = 1.0) -> np.ndarray:
+                    bias: tuple[np.ndarray, np.ndarray] | None = None, width_factor: float = 1.0,
+                    point: np.ndarray | None = None) -> np.ndarray:
     """Bootstrap replicates (n_boot x grid) of the average curve over rows.
 
     `curves` is members x rows x grid (an ensemble of bootstrap-trained models) or rows x grid. Each draw resamples
@@ -114,7 +115,9 @@ def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray
     x grid), the low-rank smoothing-bias draws of a penalised fit (ControlFunctionModel.smoothing_bias_draws): each
     replicate then adds one draw of its member's bias, (row weights @ bias_rows[m]) @ bias_deltas[m, s], from a
     stream of its own (with zero deltas the replicates are those without `bias`). `width_factor` (band_width_factor)
-    scales each replicate's sampling deviation from the ensemble's average curve before the bias draw is added."""
+    scales each replicate's sampling deviation from the ensemble's average curve before the bias draw is added.
+    `point` (rows x grid), the estimator's fit on all rows: the replicates are moved by its average curve minus the
+    ensemble's, so the band keeps the members' spread and is centred on the point estimate."""
     c = np.asarray(curves, float)
     if c.ndim == 2:
         c = c[None]
@@ -144,21 +147,32 @@ def bootstrap_draws(curves: np.ndarray, n_boot: int, seed: int, rows: np.ndarray
             draws[b] = centre + width_factor * (draws[b] - centre)
         if bias is not None:
             draws[b] += (weights @ bias_rows[member]) @ bias_deltas[member, bias_rng.integers(bias_deltas.shape[1])]
+    if point is not None:
+        draws += _point_average(point, rows, c.shape[2]) - centre
     return draws
+
+
+def _point_average(point: np.ndarray, rows: np.ndarray | None, n_grid: int) -> np.ndarray:
+    q = np.asarray(point, float)
+    q = q if rows is None else q[rows]
+    if q.ndim != 2 or q.shape[1] != n_grid or q.shape[0] == 0:
+        raise ValueError(f"point curves {q.shape} do not fit a grid of {n_grid}")
+    return q.mean(axis=0)
 
 
 def bootstrap_mean_curve(curves: np.ndarray, n_boot: int, seed: int, level: float = 0.95,
                          rows: np.ndarray | None = None, bias: tuple[np.ndarray, np.ndarray] | None = None,
-                         width_factor: float = 1.0) -> pd.DataFrame:
+                         width_factor: float = 1.0, point: np.ndarray | None = None) -> pd.DataFrame:
     """Average curve over rows with a percentile bootstrap band (Figures 6-8: "95% confidence intervals for the mean,
-    computed by bootstrapping"); see `bootstrap_draws` (with `bias`, the band also carries the smoothing bias).
-    Returns columns estimate, lower, upper (one row per grid point)."""
+    computed by bootstrapping"); see `bootstrap_draws` (with `bias`, the band also carries the smoothing bias; with
+    `point`, the estimate is the average of the fit on all rows and the band is centred on it). Returns columns estimate, lower, upper (one row per grid point)."""
     c = np.asarray(curves, float)
     c = c[None] if c.ndim == 2 else c
-    draws = bootstrap_draws(c, n_boot, seed, rows=rows, bias=bias, width_factor=width_factor)
+    draws = bootstrap_draws(c, n_boot, seed, rows=rows, bias=bias, width_factor=width_factor, point=point)
     c = c if rows is None else c[:, rows]
     alpha = (1.0 - level) / 2.0
-    return pd.DataFrame({"estimate": c.mean(axis=(0, 1)), "lower": np.quantile(draws, alpha, axis=0),
+    estimate = c.mean(axis=(0, 1)) if point is None else _point_average(point, rows, c.shape[2])
+    return pd.DataFrame({"estimate": estimate, "lower": np.quantile(draws, alpha, axis=0),
                          "upper": np.quantile(draws, 1.0 - alpha, axis=0)})
 
 
