@@ -23,7 +23,9 @@ ids = videos["video_id"].astype(str).to_numpy()
 with np.load(smk.input.members, allow_pickle=False) as d:
     grid = d["log_followers_grid"]
     member_fei = d["fei"]                                   # members x videos x grid (float32)
-fei = member_fei.astype(np.float64).mean(axis=0)
+    point_fei = d["point_fei"] if "point_fei" in d.files else None
+# the point estimate per video: CF-IV's fit on all videos (causal.point_estimate all_rows), else the members' average
+fei = member_fei.astype(np.float64).mean(axis=0) if point_fei is None else point_fei.astype(np.float64)
 truth_fei = true_fei_on_grid(pd.read_parquet(smk.input.truth_grid), ids, grid)
 rows = []
 

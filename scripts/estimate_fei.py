@@ -48,9 +48,15 @@ if band_sets:   # CF-IV: FEI curves of fits on data sets drawn from its own fit 
                 d["log_followers_grid"], grid):
             raise ValueError(f"{band_sets[0]} is not aligned to the videos and the grid of {smk.output.members}")
         extra["sim_fei"] = d["fei"].astype(np.float32)
-        if p.point_estimate == "all_rows":    # the fit on all videos is the point estimate; the members, the band
+        if p.point_estimate == "all_rows" and "fit_fei" in d.files:   # the fit on all videos is the point
+            # estimate; the members, the band
             extra["point_fei"] = d["fit_fei"].astype(np.float32)
     log.info("band width: %d simulated data sets", extra["sim_fei"].shape[0])
+if p.point_estimate == "all_rows" and "point_fei" not in extra and band_sets:
+    raise ValueError(f"{band_sets[0]} has no fit_fei (the fit on all videos): rerun rule simulate_band_sets")
+log.info("point estimate: %s", "the fit on all videos (causal.point_estimate all_rows)" if "point_fei" in extra
+         else "the members' average" + (" (no band sets: causal.band_sets 0, or Deep IV)"
+                                        if p.point_estimate == "all_rows" else ""))
 np.savez_compressed(smk.output.members, video_id=design.video_id.astype(str), log_followers_grid=grid, h=h_all, fei=fei_all,
                     h_observed=h_obs, meta_epsilon=np.array([float(p.epsilon)]), **extra)
 n, k = design.video_id.size, grid.size

@@ -180,6 +180,15 @@ def causal_truth_holds(res: Path) -> None:
     causal_mae = float(np.abs(average["estimate"].to_numpy() - true_average)[support].mean())
     naive_mae = float(np.abs(naive["elasticity"].to_numpy() - true_average)[support].mean())
     assert check.loc["average_fei_mae", "value"] == pytest.approx(causal_mae, rel=1e-6)
+    # causal.point_estimate all_rows (CF-IV, band sets on): the average curve is the fit on all videos, from the band-set
+    # rule, not the members' average; the band is centred on it
+    with np.load(res / "causal" / "fei_members.npz", allow_pickle=False) as d:
+        point, member_fei = d["point_fei"].astype(float), d["fei"].astype(float)
+    with np.load(res / "causal" / "cfiv" / "band_sets.npz", allow_pickle=False) as d:
+        np.testing.assert_allclose(point, d["fit_fei"])
+    assert average["point_estimate"].eq("all_rows").all()
+    np.testing.assert_allclose(average["estimate"], point.mean(axis=0), rtol=1e-6, atol=1e-9)
+    assert np.abs(average["estimate"] - member_fei.mean(axis=(0, 1))).max() > 1e-6    # not the members' average
     assert check.loc["naive_fei_mae", "value"] == pytest.approx(naive_mae, rel=1e-6)
     # the sign: the estimated average FEI is positive over the data's range, as the truth is (control-function IV,
     # the default estimator: 0.058-0.116, mean 0.081, against a true 0.09-0.32; its band still covers 0 there. Deep IV
