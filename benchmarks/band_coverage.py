@@ -11,8 +11,9 @@ and the curve's error. On three_group also per group (the per-campaign curves of
 the under-coverage comes from: per grid point, the estimate's error across seeds splits into its mean (the bias) and
 its standard deviation (the sampling spread over datasets), set beside the band's implied standard deviation (half
 its width / 1.96); a band whose implied sd falls short of the spread over datasets is too narrow, not off-centre.
-The third band is the workflow's default (causal.band_sets): the sampling part widened by band_width_factor, from
-`--sets` data sets drawn from a CF-IV fit on all rows (simulate_from_fit) and fitted as members are (column factor).
+The third band: the sampling part widened by band_width_factor, from `--sets` data sets drawn from a CF-IV fit on
+all rows (simulate_from_fit) and fitted as members are (column factor). The fourth, the workflow's default: the same
+band moved onto that fit on all rows, the point estimate (causal.point_estimate all_rows).
 
     .venv/bin/python benchmarks/band_coverage.py [--design three_group] [--n 6000] [--seeds 6] [--members 10] [--sets 16]
 """
@@ -51,10 +52,11 @@ def ensemble(data, members: int, seed: int, grid: np.ndarray, epsilon: float, bi
     return np.stack(curves), bias
 
 
-def simulated_fits(data, sets: int, seed: int, grid: np.ndarray, epsilon: float) -> np.ndarray:
+def simulated_fits(data, sets: int, seed: int, grid: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
     """The workflow's width calibration (rule simulate_band_sets): one CF-IV fit on all rows (cross-validated), then
     `sets` data sets drawn from it (simulate_from_fit), each fitted as a member is; their FEI curves (sets x rows x
-    grid) on the data's rows."""
+    grid) on the data's rows, and the fit's own curves (rows x grid: the workflow's point estimate, causal.point_estimate
+    all_rows)."""
     n = data.t.size
     base = fit_control_function(data.t, data.z, data.x, data.y, ControlFunctionConfig(seed=seed * 1000 + 900))
     rng = np.random.default_rng([seed, 23])
@@ -67,7 +69,7 @@ def simulated_fits(data, sets: int, seed: int, grid: np.ndarray, epsilon: float)
                                      ControlFunctionConfig(seed=seed * 1000 + 500 + k),
                                      validation=(t_star[oob], data.z[oob], data.x[oob], y_star[oob]), groups=rows)
         curves.append(fei_central_difference(lambda lv: model.predict_grid(lv, data.x), grid, epsilon)[1])
-    return np.stack(curves)
+    return np.stack(curves), fei_central_difference(lambda lv: base.predict_grid(lv, data.x), grid, epsilon)[1]
 
 
 def main() -> None:
@@ -91,7 +93,7 @@ def main() -> None:
         truth = np.stack([design.truth_derivative(np.full(data.t.size, g), data.x) for g in grid], axis=1)
         curves, bias = ensemble(data, args.members, seed, grid, args.epsilon, args.bias_draws,
                                group_copies=not args.split_copies)
-        sims = simulated_fits(data, args.sets, seed, grid, args.epsilon) if args.sets > 1 else None
+        sims, point = simulated_fits(data, args.sets, seed, grid, args.epsilon) if args.sets > 1 else (None, None)
         groups = {"all": np.arange(data.t.size)}
         if design.groups is not None:
             labels = design.groups(data.x)
@@ -99,11 +101,12 @@ def main() -> None:
         for name, idx in groups.items():
             true_mean = truth[idx].mean(axis=0)
             factor = band_width_factor(curves, sims, rows=idx) if sims is not None else 1.0
-            bands = [("bootstrap", None, 1.0), ("bootstrap + smoothing bias", bias, 1.0)]
+            bands = [("bootstrap", None, 1.0, None), ("bootstrap + smoothing bias", bias, 1.0, None)]
             if sims is not None:
-                bands.append(("+ width from simulated data sets", bias, factor))
-            for band_name, b, f in bands:
-                band = bootstrap_mean_curve(curves, args.n_boot, seed, rows=idx, bias=b, width_factor=f)
+                bands.append(("+ width from simulated data sets", bias, factor, None))
+                bands.append(("+ centred on the fit on all rows", bias, factor, point))
+            for band_name, b, f, centre in bands:
+                band = bootstrap_mean_curve(curves, args.n_boot, seed, rows=idx, bias=b, width_factor=f, point=centre)
                 covered = (band["lower"] <= true_mean) & (true_mean <= band["upper"])
                 rows.append({"seed": seed, "curve": name, "band": band_name, "factor": f,
                              "coverage": float(covered.mean()),
