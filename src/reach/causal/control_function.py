@@ -87,7 +87,7 @@ class ControlFunctionConfig(JsonConfig):
                                               # follower-curve bends), chosen with the rest
     curve_penalty_grid: tuple[float, ...] = (1.0,)  # factors on the penalty of the follower curve's columns B(t) and
                                               # B(t) (x) w(x) (the only ones FEI reads) beside the content block a(x),
-                                              # chosen with the rest (module doc: one penalty for both over-smooths)
+                                              # chosen with the rest ((1.0,): one penalty for both)
     penalty_selection: str = "held_out"       # held_out: the penalty and its factors from the grids by the held-out
                                               # loss; reml: one penalty per block (content a(x), curve, per-hashtag
                                               # bends, control rho(v)) by REML on the training rows (module doc)
