@@ -65,6 +65,7 @@ rule simulate_band_sets:
     output:
         sets="results/causal/cfiv/band_sets.npz",
         meta="results/causal/cfiv/band_sets.json",
+        fit="results/causal/cfiv/fit-all.safetensors",
     params:
         hashtag_indicators=CAUSAL["hashtag_indicators"],
         config=CAUSAL["cfiv"],
@@ -135,6 +136,7 @@ rule use_estimator:
         residuals=expand("results/causal/{estimator}/residuals.parquet", estimator=CAUSAL_FITTED),
         metas=expand("results/causal/{estimator}/member-{member}.json", estimator=CAUSAL_FITTED,
                      member=CAUSAL_MEMBERS),
+        fits=["results/causal/cfiv/fit-all.safetensors"] if "cfiv" in CAUSAL_FITTED and CAUSAL["band_sets"] else [],
     output:
         grid="results/causal/fei_grid.parquet",
         members="results/causal/fei_members.npz",

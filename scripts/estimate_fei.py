@@ -49,8 +49,12 @@ if band_sets:   # CF-IV: FEI curves of fits on data sets drawn from its own fit 
             raise ValueError(f"{band_sets[0]} is not aligned to the videos and the grid of {smk.output.members}")
         extra["sim_fei"] = d["fei"].astype(np.float32)
         if p.point_estimate == "all_rows" and "fit_fei" in d.files:   # the fit on all videos is the point
-            # estimate; the members, the band
+            # estimate of FEI and of h (Table 4's impressions curves, the selection); the members, the band
+            if "fit_h" not in d.files:
+                raise ValueError(f"{band_sets[0]} has fit_fei but no fit_h: rerun rule simulate_band_sets")
             extra["point_fei"] = d["fit_fei"].astype(np.float32)
+            extra["point_h"] = d["fit_h"].astype(np.float32)
+            extra["point_h_observed"] = d["fit_h_observed"].astype(np.float32)
     log.info("band width: %d simulated data sets", extra["sim_fei"].shape[0])
 if p.point_estimate == "all_rows" and "point_fei" not in extra and band_sets:
     raise ValueError(f"{band_sets[0]} has no fit_fei (the fit on all videos): rerun rule simulate_band_sets")
@@ -63,11 +67,11 @@ n, k = design.video_id.size, grid.size
 pd.DataFrame({
     "video_id": np.repeat(design.video_id, k),
     "log_followers": np.tile(grid, n),
-    "h": h_all.mean(axis=0).ravel(),
+    "h": extra["point_h"].ravel() if "point_h" in extra else h_all.mean(axis=0).ravel(),
     "fei": extra["point_fei"].ravel() if "point_fei" in extra else fei_all.mean(axis=0).ravel(),
     "fei_sd": fei_all.std(axis=0).ravel(),
 }).to_parquet(smk.output.grid, index=False)
-residual = design.y - h_obs.mean(axis=0)
+residual = design.y - h_obs.mean(axis=0)   # the validity test's residuals stay the members' (docs/causal.md)
 pd.DataFrame({"video_id": design.video_id, "h_observed": h_obs.mean(axis=0), "residual": residual}).to_parquet(
     smk.output.residuals, index=False)
 log.info("%d members x %d videos x %d grid points; residual sd %.3f (y sd %.3f)", len(h_all), n, k,

@@ -21,8 +21,11 @@ p = smk.params
 with np.load(smk.input.members, allow_pickle=False) as d:
     members = {k: d[k] for k in d.files}
 fei = members["fei"].astype(np.float64)                     # members x videos x grid
-h = members["h"].astype(np.float64).mean(axis=0)            # ensemble mean h, videos x grid
-h_observed = members["h_observed"].astype(np.float64).mean(axis=0)
+# h, videos x grid, and at the videos' own followers: the point estimate's (the fit on all videos, causal.point_estimate
+# all_rows) where fei_members.npz carries it, else the ensemble mean
+h = (members["point_h"] if "point_h" in members else members["h"].mean(axis=0)).astype(np.float64)
+h_observed = (members["point_h_observed"] if "point_h_observed" in members
+              else members["h_observed"].mean(axis=0)).astype(np.float64)
 grid = members["log_followers_grid"]
 # CF-IV's bands add draws of the ridge's smoothing bias to the bootstrap (reach.causal.control_function.
 # smoothing_bias_cov); Deep IV's members carry none

@@ -23,8 +23,12 @@ with np.load(smk.input.members, allow_pickle=False) as d:
         raise ValueError(f"{smk.input.members} is not aligned to {smk.input.videos}")
     grid = d["log_followers_grid"]
     rows = np.flatnonzero(videos["hashtag"].to_numpy() == tag)
-    h = d["h"][:, rows].astype(np.float64).mean(axis=0)
-    h_obs = d["h_observed"][:, rows].astype(np.float64).mean(axis=0)
+    if "point_h" in d.files:   # causal.point_estimate all_rows: the fit on all videos (rule simulate_band_sets)
+        h = d["point_h"][rows].astype(np.float64)
+        h_obs = d["point_h_observed"][rows].astype(np.float64)
+    else:                      # the members' average
+        h = d["h"][:, rows].astype(np.float64).mean(axis=0)
+        h_obs = d["h_observed"][:, rows].astype(np.float64).mean(axis=0)
 # a fine grid inside the reported follower range: h is linear between the FEI grid's points at this resolution
 fine = np.linspace(grid[0], grid[-1], int(p["grid_points"]))
 h_fine = np.stack([np.interp(fine, grid, row) for row in h])

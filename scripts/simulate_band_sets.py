@@ -4,7 +4,8 @@ triangular model (reach.causal.control_function.simulate_from_fit: the videos' z
 first-stage and structural residuals permuted jointly), each fitted as an ensemble member is (a bootstrap resample,
 the choice on its out-of-bag rows); their FEI curves on the follower grid. reach.causal.fei.band_width_factor turns
 them into the bands' width (rule fei_tables). The fit on all videos is also CF-IV's point estimate (causal.point_estimate
-all_rows): the estimator applied to the data, which the members' average over-smooths (docs/causal.md)."""
+all_rows): the estimator applied to the data, which the members' average over-smooths (docs/causal.md). It is saved as
+a model (for a notebook's own videos) and as h and FEI on the grid (for the rules that read fei_members.npz)."""
 
 import json
 import time
@@ -50,13 +51,15 @@ for k in range(sets):
                  "mean_fei": float(curves[-1].mean())})
     log.info("data set %d: %s", k, fits[-1])
 curves = np.stack(curves)
-base_fei = fei_central_difference(lambda lv: base.predict_grid(lv, design.x), grid, float(p.epsilon))[1]
+base_h, base_fei = fei_central_difference(lambda lv: base.predict_grid(lv, design.x), grid, float(p.epsilon))
+base.save(smk.output.fit)
 truth = base_fei.mean(axis=0)
 spread = curves.mean(axis=1).std(axis=0, ddof=1)
 log.info("average curve over the %d data sets: sd %.4f (mean over the grid), |mean - the fit's| %.4f", sets,
          float(spread.mean()), float(np.abs(curves.mean(axis=(0, 1)) - truth).mean()))
 np.savez_compressed(smk.output.sets, video_id=design.video_id.astype(str), log_followers_grid=grid, fei=curves,
-                    fit_average_fei=truth, fit_fei=base_fei.astype(np.float32))   # the fit: the point estimate
+                    fit_average_fei=truth, fit_fei=base_fei.astype(np.float32),   # the fit: the point estimate
+                    fit_h=base_h.astype(np.float32), fit_h_observed=base.predict(design.t, design.x).astype(np.float32))
 with open(smk.output.meta, "w") as f:
     json.dump({"sets": sets, "n_videos": int(n), "seconds": time.perf_counter() - start, "fit": base.info,
                "fits": fits}, f, indent=2, default=str)

@@ -2,10 +2,14 @@
 report. causal.estimator names it, or `auto` chooses by the causal validation loss over the members (held-out
 (y - E_F[h | z, x])^2, observables only, paired by member: the same out-of-bag rows for every estimator; the lowest
 mean unless a simpler estimator is within one standard error: reach.causal.estimator.choose_estimator). Every fitted
-estimator's loss is written to results/causal/estimator.json either way."""
+estimator's loss is written to results/causal/estimator.json either way, with the model files of its point estimate
+(`point_models`: CF-IV's fit on all videos under causal.point_estimate all_rows, else the members, whose average h is
+the point estimate)."""
 
 import json
 import shutil
+
+import numpy as np
 
 from reach.causal.estimator import LABELS, choose_estimator
 from reach.logs import log_run_header, setup_logging
@@ -33,8 +37,18 @@ k = fitted.index(chosen)
 shutil.copyfile(smk.input.grids[k], smk.output.grid)
 shutil.copyfile(smk.input.members[k], smk.output.members)
 shutil.copyfile(smk.input.residuals[k], smk.output.residuals)
+with np.load(smk.input.members[k], allow_pickle=False) as d:
+    point_is_the_fit = "point_h" in d.files   # rule estimate_fei: causal.point_estimate all_rows with band sets
+if point_is_the_fit:
+    point_models = [str(f) for f in smk.input.fits]
+    if chosen != "cfiv" or len(point_models) != 1:
+        raise ValueError(f"{smk.input.members[k]} carries the fit on all videos, but the fits given are {point_models}")
+else:
+    point_models = [m.removesuffix(".json") + ".safetensors" for m in smk.input.metas if f"/{chosen}/" in m]
+log.info("point estimate: %s", point_models)
 with open(smk.output.choice, "w") as f:
     json.dump({"estimator": chosen, "label": LABELS[chosen], "configured": str(p.estimator),
+               "point_models": point_models,
                "rule": ("causal validation loss over the members (held-out (y - E_F[h | z, x])^2, standardised y): the "
                         "lowest mean unless a simpler estimator is within one standard error of the paired difference")
                if p.estimator == "auto" else "causal.estimator",

@@ -184,8 +184,16 @@ def causal_truth_holds(res: Path) -> None:
     # rule, not the members' average; the band is centred on it
     with np.load(res / "causal" / "fei_members.npz", allow_pickle=False) as d:
         point, member_fei = d["point_fei"].astype(float), d["fei"].astype(float)
+        point_h, member_h = d["point_h"].astype(float), d["h"].astype(float)
     with np.load(res / "causal" / "cfiv" / "band_sets.npz", allow_pickle=False) as d:
         np.testing.assert_allclose(point, d["fit_fei"])
+        np.testing.assert_allclose(point_h, d["fit_h"])
+    # h too (Table 4's impressions curves, the selection, the README's notebook): the fit on all videos, saved as a model
+    grid_h = pd.read_parquet(res / "causal" / "fei_grid.parquet")["h"].to_numpy(float)
+    np.testing.assert_allclose(grid_h, point_h.ravel(), rtol=1e-6)
+    assert np.abs(point_h - member_h.mean(axis=0)).max() > 1e-4
+    assert json.loads((res / "causal" / "estimator.json").read_text())["point_models"] == [
+        "results/causal/cfiv/fit-all.safetensors"]
     assert average["point_estimate"].eq("all_rows").all()
     np.testing.assert_allclose(average["estimate"], point.mean(axis=0), rtol=1e-6, atol=1e-9)
     assert np.abs(average["estimate"] - member_fei.mean(axis=(0, 1))).max() > 1e-6    # not the members' average
