@@ -265,3 +265,30 @@ def test_causal_validation_rows_are_the_kept_weights_held_out_loss(linear_fit):
     assert rows is not None and rows.ndim == 1 and (rows >= 0).all()
     assert rows.mean() == pytest.approx(model.info["second_stage_val_loss"], rel=1e-5)
     assert model.info["causal_validation_loss"] == model.info["second_stage_val_loss"]
+
+
+def test_optimiser_step_is_adams_clipped_step_and_refuses_a_non_finite_loss():
+    from reach.causal.training import optimiser_step
+    from reach.ema import ParameterEMA
+
+    def setup():
+        torch.manual_seed(0)
+        net = torch.nn.Linear(3, 1)
+        return net, torch.optim.Adam(net.parameters(), lr=0.1)
+
+    xb, yb = torch.randn(8, 3), torch.randn(8, 1) * 50          # large targets: the gradient norm exceeds the clip
+    net, opt = setup()
+    ema = ParameterEMA(net, 0.5)
+    got = optimiser_step(((net(xb) - yb) ** 2).mean(), opt, net, 1.0, ema, "test loss")
+    ref, ref_opt = setup()                                         # the same step written out by hand
+    loss = ((ref(xb) - yb) ** 2).mean()
+    loss.backward()
+    assert torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0) > 1.0
+    ref_opt.step()
+    assert got == pytest.approx(float(loss))
+    for a, b in zip(net.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+    with ema.applied():                                            # the average moved halfway from the start
+        assert not torch.equal(next(net.parameters()), next(ref.parameters()))
+    with pytest.raises(FloatingPointError, match="non-finite test loss"):
+        optimiser_step(torch.tensor(float("nan"), requires_grad=True), opt, net, 1.0, None, "test loss")

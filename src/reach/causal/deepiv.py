@@ -65,7 +65,7 @@ from torch import nn
 from reach.causal.response import (RCS_KNOT_QUANTILES, RESPONSES, ResponseNet, ResponsePredictor, SplineResponseNet,
                                    build_response, mlp, restricted_cubic_basis, spline_knots)
 from reach.causal.training import (EarlyStopping, JsonConfig, Scaler, batches, bootstrap_split, check_inputs,
-                                   holdout_split, json_default, resolve_device, seeded_run)
+                                   holdout_split, json_default, optimiser_step, resolve_device, seeded_run)
 from reach.ema import ParameterEMA
 
 __all__ = ["DeepIVConfig", "DeepIVModel", "MixtureDensityNet", "ResponseNet", "SplineResponseNet", "RCS_KNOT_QUANTILES",
@@ -339,14 +339,8 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
         for idx in batches(t_tr.shape[0], config.batch_size, gen):
             idx = idx.to(device)
             loss = mixture_nll(*first(xz_tr[idx]), t_tr[idx]).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"Deep IV first stage: non-finite NLL in epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(first.parameters(), config.grad_clip)
-            opt.step()
-            ema.update()
-            total += float(loss.detach()) * idx.numel()
+            total += optimiser_step(loss, opt, first, config.grad_clip, ema,
+                                    f"NLL in Deep IV's first stage, epoch {epoch}") * idx.numel()
             count += idx.numel()
         first.eval()
         with ema.applied():
@@ -393,14 +387,8 @@ def _fit(train, val, config: DeepIVConfig, device: torch.device, callback=None) 
             else:
                 draws = sample_mixture(*mix, s, gen)
                 loss = ((yb - response.forward_many(draws, xb).mean(dim=1)) ** 2).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"Deep IV second stage: non-finite loss in epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(response.parameters(), config.grad_clip)
-            opt.step()
-            ema.update()
-            total += float(loss.detach()) * idx.numel()
+            total += optimiser_step(loss, opt, response, config.grad_clip, ema,
+                                    f"loss in Deep IV's second stage, epoch {epoch}") * idx.numel()
             count += idx.numel()
         response.eval()
         with ema.applied():
@@ -478,12 +466,8 @@ def fit_direct(t: np.ndarray, x: np.ndarray, y: np.ndarray, config: DeepIVConfig
             for b in batches(tr.size, config.batch_size, gen):
                 idx = tr_t[b.to(device)]
                 loss = ((yy[idx] - response(tt[idx], xx[idx])) ** 2).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(response.parameters(), config.grad_clip)
-                opt.step()
-                ema.update()
-                total += float(loss.detach()) * idx.numel()
+                total += optimiser_step(loss, opt, response, config.grad_clip, ema,
+                                        f"loss in direct regression, epoch {epoch}") * idx.numel()
             response.eval()
             with ema.applied(), torch.no_grad():
                 val_loss = float(((yy[va_t] - response(tt[va_t], xx[va_t])) ** 2).mean())

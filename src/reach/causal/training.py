@@ -131,6 +131,22 @@ def batches(n: int, batch_size: int, generator: torch.Generator):
         yield order[s:s + batch_size]
 
 
+def optimiser_step(loss: torch.Tensor, optimiser: torch.optim.Optimizer, module: nn.Module, grad_clip: float,
+                   ema=None, what: str = "loss") -> float:
+    """One mini-batch step: refuse a non-finite loss (FloatingPointError naming `what`), backpropagate, clip the
+    gradient norm of `module` to `grad_clip`, step, update the weight average `ema` (a reach.ema.ParameterEMA or
+    None). Returns the batch's loss as a float."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite {what}")
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    optimiser.step()
+    if ema is not None:
+        ema.update()
+    return float(loss.detach())
+
+
 class EarlyStopping:
     """Keeps the best weights by held-out loss, multiplies the learning rate by `lr_decay` after `lr_patience` epochs
     without improvement (never below lr / 1000), and stops after `patience` epochs without improvement; neither
