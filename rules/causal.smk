@@ -209,6 +209,7 @@ rule fei_tables:
     input:
         videos="results/ingest/videos.parquet",
         members="results/causal/fei_members.npz",
+        choice="results/causal/estimator.json",
         topics="results/topics/hashtags.parquet",
     output:
         average="results/causal/tables/average.parquet",
@@ -300,6 +301,7 @@ rule check_fei_truth:
     input:
         **CAUSAL_DESIGN,
         members="results/causal/fei_members.npz",
+        choice="results/causal/estimator.json",
         residuals="results/causal/residuals.parquet",
         average="results/causal/tables/average.parquet",
         naive="results/causal/tables/naive.parquet",

@@ -2,10 +2,13 @@
 true FEI of the simulator — campaign tier averages and curve shapes (Table 4), the average curve's band coverage,
 the naive curve's bias, per-video errors — and the validity test fed an invalid instrument (a confounder proxy)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 
 from reach.causal.design import load_design
+from reach.causal.estimator import SHORT_LABELS
 from reach.causal.fei import TIER_NAMES, campaign_shapes, classify_curve_shape, tier_averages
 from reach.causal.fei import tier_masks as grid_tier_masks
 from reach.causal.figures import truth_figure
@@ -147,4 +150,7 @@ add("validity_gamma_invalid_instrument", invalid["gamma"], "> 0", invalid["gamma
     f"permutation p = {invalid['p_value']:.3f}; z = confounder proxy (truth)")
 add("validity_p_invalid_instrument", invalid["p_value"], "< 0.05", invalid["p_value"] < 0.05)
 pd.DataFrame(rows).to_csv(smk.output.table, index=False)
-truth_figure(average, pd.DataFrame({"log_followers": grid, "fei": true_average}), naive, smk.output.figure)
+with open(smk.input.choice) as f:
+    estimator_name = json.load(f)["estimator"]
+truth_figure(average, pd.DataFrame({"log_followers": grid, "fei": true_average}), naive, smk.output.figure,
+             SHORT_LABELS.get(estimator_name, estimator_name))

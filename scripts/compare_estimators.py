@@ -1,5 +1,6 @@
 """Rule compare_estimators: the causal estimators side by side on the same design — per estimator and sponsored
-campaign the six tier-average FEIs and the Table 4 shape, the estimator's own held-out loss (member 0), and on the
+campaign the six tier-average FEIs of its point estimate (CF-IV's fit on all videos under causal.point_estimate
+all_rows, else the members' average) and the Table 4 shape, the estimator's own held-out loss (member 0), and on the
 synthetic world the errors against the simulator's truth (campaign tier MAE, shapes right, average-curve MAE,
 per-video FEI correlation). The estimator of results/causal/estimator.json (rule use_estimator) is the one the rest
 of the report uses; its mean causal validation loss over the members stands beside each."""
@@ -26,11 +27,16 @@ if smk.input.truth:   # synthetic world only: the simulator's truth files grade,
     true_types = pd.read_parquet(smk.input.truth[1]).set_index("hashtag")["campaign_type"]
 with open(smk.input.choice) as f:
     choice = json.load(f)
-validation = {r["estimator"]: r["causal_validation_loss"] for r in choice["estimators"]}
+validation = {r["estimator"]: (np.nan if r["causal_validation_loss"] is None else r["causal_validation_loss"])
+              for r in choice["estimators"]}
 parts = []
 for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.input.metas):
     with np.load(members_path, allow_pickle=False) as d:
-        grid, fei = d["log_followers_grid"], d["fei"].astype(np.float64).mean(axis=0)
+        # the estimator's point estimate, as fei_tables and check_fei_truth take it: CF-IV's fit on all videos where
+        # the file carries it (causal.point_estimate all_rows), else the members' average
+        point = "point_fei" in d.files
+        grid = d["log_followers_grid"]
+        fei = (d["point_fei"] if point else d["fei"].mean(axis=0)).astype(np.float64)
         if d["video_id"].astype(str).tolist() != ids.tolist():
             raise ValueError(f"{members_path} is not aligned to {smk.input.videos}")
     with open(meta_path) as f:
@@ -40,6 +46,7 @@ for name, members_path, meta_path in zip(p.estimators, smk.input.members, smk.in
     tab.insert(0, "estimator", name)
     tab["label"] = LABELS[name]
     tab["used_by_report"] = name == choice["estimator"]
+    tab["point_estimate"] = "all_rows" if point else "members"
     tab["held_out_loss_member0"] = float(info.get("second_stage_val_loss", np.nan))   # each estimator's own criterion
     tab["causal_validation_loss"] = validation.get(name, np.nan)   # the same criterion for both, mean over members
     if smk.input.truth:

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 
+from reach.causal.estimator import SHORT_LABELS
 from reach.causal.fei import (TIER_NAMES, band_width_factor, bootstrap_draws, bootstrap_mean_curve,
-                              classify_curve_shape, counterfactual_prediction, data_support, naive_curve,
-                              tier_averages)
+                              classify_curve_shape, counterfactual_prediction, data_support, label_groups,
+                              naive_curve, tier_averages)
 from reach.causal.figures import average_figure, campaigns_figure, grouped_figure, naive_figure
 from reach.causal.selection import campaign_impressions_curve
 from reach.logs import log_run_header, setup_logging
@@ -70,10 +71,11 @@ average["point_estimate"] = "members" if point is None else "all_rows"
 average.to_parquet(smk.output.average, index=False)
 
 
-def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
+def grouped(labels, name: str) -> pd.DataFrame:
+    groups, unlabelled = label_groups(labels)
+    log.info("%s: %s (%d videos without one, in no group)", name, {v: int(r.size) for v, r in groups}, unlabelled)
     parts = []
-    for k, (value, idx) in enumerate(sorted(labels.groupby(labels).groups.items())):
-        rows = labels.index.get_indexer(idx)
+    for k, (value, rows) in enumerate(groups):
         band = bootstrap_mean_curve(fei, p.n_boot, seed + 1 + k, rows=rows, bias=bias, width_factor=width(rows),
                                     point=point)
         band.insert(0, "log_followers", grid)
@@ -83,13 +85,10 @@ def grouped(labels: pd.Series, name: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-tactic = pd.Series(videos["engagement_tactic"].to_numpy(), index=np.arange(len(videos))).dropna()
-by_tactic = grouped(tactic, "engagement_tactic")
+by_tactic = grouped(videos["engagement_tactic"].to_numpy(), "engagement_tactic")
 by_tactic.to_parquet(smk.output.by_tactic, index=False)
 topics = pd.read_parquet(smk.input.topics).set_index("hashtag")["topic"]
-topic = pd.Series(videos["hashtag"].map(topics).to_numpy(), index=np.arange(len(videos)))
-log.info("topics: %s (%d videos without a topic)", topic.value_counts().to_dict(), int(topic.isna().sum()))
-by_topic = grouped(topic.dropna(), "topic")
+by_topic = grouped(videos["hashtag"].map(topics).to_numpy(), "topic")
 by_topic.to_parquet(smk.output.by_topic, index=False)
 
 # Table 4: per sponsored campaign (a commerce hashtag), tier averages of its videos' FEI, bands and the shape. A tier
@@ -140,7 +139,9 @@ naive.to_parquet(smk.output.naive, index=False)
 average_figure(average, smk.output.fig6)
 grouped_figure(by_tactic, "engagement_tactic", smk.output.fig7, "Average FEI by engagement tactic")
 grouped_figure(by_topic, "topic", smk.output.fig8, "Average FEI by topic")
-naive_figure(naive, average, smk.output.fig3)
+with open(smk.input.choice) as f:
+    estimator_name = json.load(f)["estimator"]                # the legend names the estimator behind the curve
+naive_figure(naive, average, smk.output.fig3, SHORT_LABELS.get(estimator_name, estimator_name))
 if tier_rows:
     campaigns_figure(campaign_curves, campaign_tiers[["hashtag", "shape"]], smk.output.fig9)
 else:

@@ -26,12 +26,21 @@ for path in smk.input.metas:
     if meta["estimator"] not in losses:
         raise ValueError(f"{path}: estimator {meta['estimator']!r} is not one of {fitted}")
     losses[meta["estimator"]].append(meta.get("info", {}).get("causal_validation_loss", float("nan")))
-best, rows = choose_estimator(losses)
+if p.estimator == "auto" or all(v and np.isfinite(v).all() for v in losses.values()):
+    best, rows = choose_estimator(losses)
+    for r in rows:
+        log.info("%s: causal validation loss %.4f (sd %.4f over %d members; %+.4f +- %.4f against the lowest)%s",
+                 r["estimator"], r["causal_validation_loss"], r["causal_validation_loss_sd"], r["replicates"],
+                 r["difference_to_lowest"], r["difference_se"], " <- chosen by the rule" if r["chosen"] else "")
+else:
+    # a named estimator without out-of-bag rows (causal.bootstrap_members: false): no causal validation loss to
+    # compare, so none is written (null) and the named one is used
+    best = None
+    rows = [{"estimator": name, "causal_validation_loss": None, "replicates": len(v), "chosen": name == p.estimator}
+            for name, v in losses.items()]
+    log.info("no causal validation loss for %s (members fitted without out-of-bag rows): none compared",
+             [name for name, v in losses.items() if not (v and np.isfinite(v).all())])
 chosen = best if p.estimator == "auto" else str(p.estimator)
-for r in rows:
-    log.info("%s: causal validation loss %.4f (sd %.4f over %d members; %+.4f +- %.4f against the lowest)%s",
-             r["estimator"], r["causal_validation_loss"], r["causal_validation_loss_sd"], r["replicates"],
-             r["difference_to_lowest"], r["difference_se"], " <- chosen by the rule" if r["chosen"] else "")
 log.info("causal estimator: %s (%s; causal.estimator: %s)", chosen, LABELS[chosen], p.estimator)
 k = fitted.index(chosen)
 shutil.copyfile(smk.input.grids[k], smk.output.grid)

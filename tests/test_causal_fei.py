@@ -217,3 +217,15 @@ def test_a_point_estimate_centres_the_band_and_keeps_its_spread():
     np.testing.assert_allclose(centred["upper"] - centred["lower"], plain["upper"] - plain["lower"], atol=1e-12)
     with pytest.raises(ValueError, match="point curves"):
         bootstrap_mean_curve(members, 10, 3, point=point[:, :5])
+
+
+def test_label_groups_index_the_videos_themselves_when_some_have_no_label():
+    from reach.causal.fei import label_groups
+    labels = ["a", None, "b", "a", np.nan, "b", "c"]
+    groups, unlabelled = label_groups(labels)
+    assert unlabelled == 2
+    assert [v for v, _ in groups] == ["a", "b", "c"]
+    for value, rows in groups:                                # brute force: the positions holding each label
+        assert rows.tolist() == [i for i, lab in enumerate(labels) if lab == value]
+    fei = np.array([0.1, 9.0, 0.2, 0.1, 9.0, 0.2, 0.3])       # the groups' means see no unlabelled video
+    assert [float(fei[rows].mean()) for _, rows in groups] == pytest.approx([0.1, 0.2, 0.3])

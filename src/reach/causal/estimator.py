@@ -24,6 +24,7 @@ from reach.causal import control_function, deepiv
 ESTIMATORS = ("deepiv", "cfiv")
 LABELS = {"deepiv": "Deep IV (Hartford et al. 2017; paper 1's estimator)",
           "cfiv": "control-function IV, series (Newey, Powell & Vella 1999)"}
+SHORT_LABELS = {"deepiv": "Deep IV", "cfiv": "CF-IV"}   # for figure legends
 
 
 class CausalModel(Protocol):

@@ -226,3 +226,13 @@ def campaign_shapes(fei: np.ndarray, log_followers_grid: np.ndarray, hashtags: n
         rows.append({"hashtag": tag, "videos": int(mask.sum()), **dict(zip(TIER_NAMES, tiers)),
                      "shape": classify_curve_shape(tiers, linear_cv)})
     return pd.DataFrame(rows)
+
+
+def label_groups(labels) -> tuple[list[tuple[object, np.ndarray]], int]:
+    """The videos of each label (an engagement tactic, a topic; Figures 7-8) as positional row indices into the
+    videos, labels sorted, and the number of videos without a label (None or NaN), which belong to no group."""
+    labels = pd.Series(np.asarray(labels, dtype=object))
+    present = labels.notna().to_numpy()
+    groups = [(value, np.flatnonzero(present & (labels == value).to_numpy()))
+              for value in sorted(labels[present].unique())]
+    return groups, int((~present).sum())

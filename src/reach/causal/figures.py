@@ -56,13 +56,14 @@ def grouped_figure(table: pd.DataFrame, group: str, path: Path, title: str) -> N
     plt.close(fig)
 
 
-def naive_figure(naive: pd.DataFrame, average: pd.DataFrame, path: Path) -> None:
-    """Figure 3 beside Figure 6: the correlational slope of log impressions on log followers alone vs causal FEI."""
+def naive_figure(naive: pd.DataFrame, average: pd.DataFrame, path: Path, estimator: str = "causal estimate") -> None:
+    """Figure 3 beside Figure 6: the correlational slope of log impressions on log followers alone vs causal FEI
+    (`estimator`: the estimator's name for the legend)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     inside = ~naive["extrapolated"].astype(bool)
     ax.plot(naive.loc[inside, "log_followers"], naive.loc[inside, "elasticity"], color="tab:red",
             label="naive (spline regression on log followers only)")
-    _band(ax, average, label="causal average FEI (Deep IV)", color="tab:blue")
+    _band(ax, average, label=f"causal average FEI ({estimator})", color="tab:blue")
     _tier_lines(ax)
     ax.set(xlabel="log followers", ylabel="elasticity", title="Naive vs causal follower elasticity")
     ax.legend(fontsize=8)
@@ -91,27 +92,34 @@ def campaigns_figure(curves: pd.DataFrame, shapes: pd.DataFrame, path: Path) -> 
 
 
 def heatmap_figure(heatmap: pd.DataFrame, path: Path, title: str) -> None:
-    """Figure 12: optimal follower count (thousands) by cost per 1K followers and revenue per impression."""
+    """Figure 12: optimal follower count (thousands) by cost per 1K followers and revenue per impression; a cell whose
+    optimum lies outside the data's follower range (column `extrapolated`, when present) is marked with *."""
     table = heatmap.pivot(index="cost_per_1k_followers", columns="revenue_per_impression", values="optimal_followers")
+    marked = (heatmap.pivot(index="cost_per_1k_followers", columns="revenue_per_impression", values="extrapolated")
+              .astype(bool).to_numpy() if "extrapolated" in heatmap.columns else np.zeros(table.shape, bool))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     values = np.log10(table.to_numpy())
     im = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
-            ax.text(j, i, f"{table.iat[i, j] / 1e3:.0f}", ha="center", va="center", fontsize=7, color="w")
+            ax.text(j, i, f"{table.iat[i, j] / 1e3:.0f}" + ("*" if marked[i, j] else ""), ha="center", va="center",
+                    fontsize=7, color="w")
     ax.set_xticks(range(table.shape[1]), [f"{v:g}" for v in table.columns], rotation=45)
     ax.set_yticks(range(table.shape[0]), [f"{v:g}" for v in table.index])
-    ax.set(xlabel="revenue per impression ($)", ylabel="cost per 1K followers ($)", title=title)
+    ax.set(xlabel="revenue per impression ($)", ylabel="cost per 1K followers ($)",
+           title=title + ("\n* outside the data's follower range (extrapolated)" if marked.any() else ""))
     fig.colorbar(im, ax=ax, label="log10 optimal followers")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def truth_figure(average: pd.DataFrame, truth: pd.DataFrame, naive: pd.DataFrame, path: Path) -> None:
-    """Estimated average FEI with its band against the true average FEI of the synthetic world, and the naive slope."""
+def truth_figure(average: pd.DataFrame, truth: pd.DataFrame, naive: pd.DataFrame, path: Path,
+                 estimator: str = "causal estimate") -> None:
+    """Estimated average FEI with its band against the true average FEI of the synthetic world, and the naive slope
+    (`estimator`: the estimator's name for the legend)."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    _band(ax, average, label="Deep IV estimate (95% band)")
+    _band(ax, average, label=f"{estimator} (95% band)")
     ax.plot(truth["log_followers"], truth["fei"], "k--", label="truth")
     inside = ~naive["extrapolated"].astype(bool)
     ax.plot(naive.loc[inside, "log_followers"], naive.loc[inside, "elasticity"], color="tab:red", label="naive")
