@@ -40,13 +40,16 @@ fig.savefig(smk.output.sweep_png, dpi=120)
 
 alloc = allocation_by_pq(pd.concat([read(smk.input.table_videos), sweep_videos], ignore_index=True))
 alloc.to_parquet(smk.output.allocation, index=False)
-aga = alloc[alloc["policy"] == "AGA"]
+# Figure 7: AGA at the paper's K = 50 (l_sweep.budget_K) and the sweep's budget (l_sweep.c_bar)
+aga = alloc[(alloc["policy"] == "AGA") & (alloc["K"] == smk.params.fig6_K) & (alloc["c_bar"] == smk.params.fig5_c_bar)]
+log.info("Figure 7: AGA at K = %s, c_bar = %s, L in %s", smk.params.fig6_K, smk.params.fig5_c_bar, sorted(aga["L"].unique()))
 Ls = sorted(aga["L"].unique())
 fig, axes = plt.subplots(1, len(Ls), figsize=(4 * len(Ls), 3.6), squeeze=False)
 for ax, L in zip(axes[0], Ls):
     g = aga[aga["L"] == L]
     ax.scatter(g["p"], g["q"], s=20 + 30 * g["promoted_periods"], alpha=0.6)
-    ax.set_title(f"AGA, L = {L}: promotion periods by (p, q)")
+    ax.set_title(f"AGA, L = {L} (K = {smk.params.fig6_K}, c_bar = {smk.params.fig5_c_bar}): promotion periods by "
+                 "(p, q)", fontsize=9)
     ax.set_xlabel("p")
     ax.set_ylabel("q")
 fig.tight_layout()

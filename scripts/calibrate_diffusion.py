@@ -43,7 +43,7 @@ main = cal.estimates.query("model == 'P-BDM' and method == 'D-OLS'")
 fig = pq_scatter_figure(main, cal.tests.get("pq_correlation"))
 fig.savefig(smk.output.pq_scatter, dpi=120)
 gamma = float(main["gamma"].iloc[0])
-curves = [fit_single_video(panel, i, gamma, float(P.fit_share)) for i in example_videos(panel, int(P.examples))]
+curves = [fit_single_video(panel, i, gamma, float(P.fit_share)) for i in example_videos(panel, int(P.examples), fit_share=float(P.fit_share))]
 fitted_curves_figure(curves).savefig(smk.output.fitted_curves, dpi=120)
 pd.concat([c.assign(**{k: v for k, v in c.attrs.items()}) for c in curves], ignore_index=True).to_parquet(
     smk.output.fitted_curves_table, index=False)

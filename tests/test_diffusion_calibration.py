@@ -74,6 +74,21 @@ def test_malformed_rows_are_rejected_with_reasons(small_logs):
         validate_promotion_logs(logs.drop(columns="exposed"), 518_646)
 
 
+def test_a_video_whose_clicks_outgrow_the_market_is_refused_with_its_own_rows_and_counted():
+    # market 10: video b's clicks add to 13 over its logged hours 0 and 2 (hour 1 absent, filled with zeros)
+    logs = pd.DataFrame({"video_id": ["a", "a", "a", "b", "b", "b"], "category": "c",
+                         "period": [0, 1, 2, 0, 2, 2], "exposed": [2, 1, 0, 4, 3, 3],
+                         "direct_clicks": [1, 0, 0, 3, 2, 2], "indirect_clicks": [0, 1, 1, 4, 4, 4]})
+    clean, rejected, summary = validate_promotion_logs(logs, 10)
+    r = summary["rows"]
+    assert (r["read"], r["accepted"], r["rejected"], r["duplicates"]) == (6, 3, 2, 1)
+    assert r["read"] == r["accepted"] + r["rejected"] + r["duplicates"]
+    assert summary["rejected_by_reason"] == {"cumulative_exceeds_market": 2}
+    assert sorted(rejected["period"].tolist()) == [0, 2]          # the logged rows, not the filled hour 1
+    assert rejected["video_id"].eq("b").all() and set(clean["video_id"]) == {"a"}
+    assert summary["videos"] == {"read": 2, "accepted": 1, "dropped": 1}
+
+
 def test_absent_hours_are_filled_with_zeros(small_logs):
     logs = small_logs[0]
     one = logs[logs["video_id"] == logs["video_id"].iloc[0]]

@@ -79,6 +79,20 @@ def test_category_estimates_are_the_empirical_distribution():
         category_pq(est[est["model"] == "BDM"])
 
 
+
+def test_the_simulation_decays_q_with_the_gamma_it_was_calibrated_under():
+    import pandas as pd
+
+    from reach.promotion.platform import category_gamma
+
+    est = pd.DataFrame({"category": ["a", "b", "a"], "model": ["P-BDM", "P-BDM", "BDM"],
+                        "method": ["D-OLS", "D-OLS", "OLS"], "gamma": [0.975, 0.975, 0.99],
+                        "p": [0.1, 0.3, 0.9], "q": [0.05, 0.02, 0.5]})
+    assert category_gamma(est) == 0.975 and category_gamma(est, "BDM", "OLS") == 0.99
+    with pytest.raises(ValueError, match="expected one finite value"):
+        category_gamma(est.assign(gamma=[0.975, 0.98, 0.99]))
+
+
 # -- the heuristic policies' selections and tie-breaks (Section 6.3.3), and the headline ---------------------------
 
 from reach.promotion.platform import plan  # noqa: E402

@@ -102,8 +102,8 @@ def test_allocation_by_pq_bins_quartiles_per_policy_and_l():
     p = np.repeat([0.1, 0.2, 0.3, 0.4], 4)
     q = np.tile([0.01, 0.02, 0.03, 0.04], 4)
     promoted = (10 * np.repeat(np.arange(4), 4) + np.tile(np.arange(4), 4)).astype(float)
-    videos = pd.DataFrame({"policy": "AGA", "L": 13, "video": np.arange(16), "p": p, "q": q,
-                           "promoted_periods": promoted})
+    videos = pd.DataFrame({"policy": "AGA", "K": 50, "L": 13, "c_bar": 6, "replicate": 1, "video": np.arange(16),
+                           "p": p, "q": q, "promoted_periods": promoted})
     videos = pd.concat([videos, videos.assign(policy="ATT", promoted_periods=0.0)], ignore_index=True)
     out = allocation_by_pq(videos)
     assert len(out) == 2 * 16 and (out["videos"] == 1).all()
@@ -117,3 +117,12 @@ def test_allocation_by_pq_bins_quartiles_per_policy_and_l():
     coarse = allocation_by_pq(videos[videos["policy"] == "AGA"], bins=2).set_index(["p_bin", "q_bin"])
     # the low-p, low-q half-cell holds p in {0.1, 0.2} and q in {0.01, 0.02}: promoted 0, 1, 10, 11
     assert coarse.loc[(0, 0), "promoted_periods"] == pytest.approx(5.5) and coarse.loc[(0, 0), "videos"] == 4
+    # a run given twice (Table 1's AGA runs are in the L sweep too) counts once; other K and budgets stay apart
+    aga_run = videos[videos["policy"] == "AGA"]
+    again = allocation_by_pq(pd.concat([aga_run, aga_run, aga_run.assign(K=30, promoted_periods=99.0),
+                                        aga_run.assign(c_bar=2, promoted_periods=77.0)], ignore_index=True))
+    k50 = again[(again["K"] == 50) & (again["c_bar"] == 6)].set_index(["p_bin", "q_bin"])
+    assert (k50["videos"] == 1).all() and (k50["runs"] == 1).all()
+    assert k50.loc[(2, 3), "promoted_periods"] == 23
+    assert (again.loc[again["K"] == 30, "promoted_periods"] == 99).all()
+    assert (again.loc[again["c_bar"] == 2, "promoted_periods"] == 77).all()

@@ -139,6 +139,15 @@ def _readme_selection_snippet_matches_the_rule(run_dir: Path) -> None:
     half_step = float(np.exp(np.diff(grid).max() / 2) - 1)
     assert printed["followers"] == pytest.approx(rule["followers"], rel=half_step)
     assert printed["profit"] == pytest.approx(rule["profit"], rel=0.01)
+    # the rule flags an optimum outside the data's follower range (1st-99th percentile of all videos' followers)
+    followers = pd.read_parquet(run_dir / "results" / "ingest" / "videos.parquet", columns=["followers"])["followers"]
+    lo, hi = np.percentile(np.log(followers.to_numpy(float)), [1, 99])
+    assert rule["support_min_followers"] == pytest.approx(np.exp(lo))
+    assert rule["support_max_followers"] == pytest.approx(np.exp(hi))
+    assert bool(rule["optimum_extrapolated"]) == (not lo - 1e-9 <= np.log(rule["followers"]) <= hi + 1e-9)
+    heat = pd.read_parquet(run_dir / "results" / "causal" / "selection" / f"{campaign['slug']}_heatmap.parquet")
+    log_opt = np.log(heat["optimal_followers"].to_numpy(float))
+    assert heat["extrapolated"].tolist() == ((log_opt < lo - 1e-9) | (log_opt > hi + 1e-9)).tolist()
 
 
 # -- what the tiny world can show of the simulator's truth (issue 21 item 4, issue 18 item 6) -----------------------

@@ -373,10 +373,11 @@ def fit_single_video(panel: Panel, i: int, gamma: float, fit_share: float = 0.6)
     return out
 
 
-def example_videos(panel: Panel, n_examples: int = 2, target_length: int = 102) -> list[int]:
+def example_videos(panel: Panel, n_examples: int = 2, target_length: int = 102, fit_share: float = 0.6) -> list[int]:
     """Deterministic picks for Figure 4 among videos observed about ``target_length`` periods (the paper's
     example has 102): the one with the median total adopters (a typical video), then videos whose own BDM-OLS
-    diffusion coefficient is negative (Figure 4(b)), else typical ones next in line."""
+    diffusion coefficient, fitted on the first ``fit_share`` of their periods as Figure 4 fits them, is negative
+    (Figure 4(b)), else typical ones next in line."""
     from reach.diffusion.estimators import bass_ols
 
     total = panel.new.sum(axis=1)
@@ -389,7 +390,7 @@ def example_videos(panel: Panel, n_examples: int = 2, target_length: int = 102) 
     for i in ranked[1:400]:
         if len(picks) >= n_examples:
             break
-        stop = max(2, int(np.floor(0.6 * panel.length[i])))
+        stop = max(2, int(np.floor(fit_share * panel.length[i])))
         if bass_ols(panel.new[i, :stop]).q < 0:
             picks.append(int(i))
     for i in ranked[1:]:

@@ -58,24 +58,27 @@ def validate_promotion_logs(logs: pd.DataFrame, market: int) -> tuple[pd.DataFra
 
     bad_videos = set(df.loc[reason.notna(), "video_id"])
     flag(df["video_id"].isin(bad_videos) & ~exact, "video_has_rejected_rows")
+
+    def logged_rows() -> pd.DataFrame:
+        keep = reason.isna() & ~exact
+        return pd.DataFrame({"video_id": df.loc[keep, "video_id"].to_numpy(),
+                             "category": df.loc[keep, "category"].astype(str).to_numpy(),
+                             "period": num["period"][keep].astype(np.int64).to_numpy(),
+                             **{c: num[c][keep].astype(np.int64).to_numpy() for c in COUNTS}})
+
+    # cumulative adopters must stay within the market, and exposure within the non-adopters; checked on the logged
+    # rows (an empty hour adds nothing), and a video that breaks it is refused with all its logged rows
+    logged = add_cumulative(logged_rows().sort_values(["video_id", "period"], kind="stable"))
+    over = (logged["A_prev"] + logged["direct_clicks"] + logged["indirect_clicks"] > market) | (
+        logged["exposed"] > market - logged["A_prev"])
+    over_videos = set(logged.loc[over, "video_id"])
+    flag(df["video_id"].isin(over_videos) & ~exact, "cumulative_exceeds_market")
     keep = reason.isna() & ~exact
-    clean = pd.DataFrame({"video_id": df.loc[keep, "video_id"].to_numpy(),
-                          "category": df.loc[keep, "category"].astype(str).to_numpy(),
-                          "period": num["period"][keep].astype(np.int64).to_numpy(),
-                          **{c: num[c][keep].astype(np.int64).to_numpy() for c in COUNTS}})
+    clean = logged_rows()
     n_logged = len(clean)
-    clean = fill_missing_hours(clean)
+    clean = add_cumulative(fill_missing_hours(clean))
     n_filled = len(clean) - n_logged
-    # cumulative adopters must stay within the market, and exposure within the non-adopters
-    clean = add_cumulative(clean)
-    over = (clean["A_prev"] + clean["direct_clicks"] + clean["indirect_clicks"] > market) | (
-        clean["exposed"] > market - clean["A_prev"])
-    over_videos = set(clean.loc[over, "video_id"])
     rejected = df.loc[reason.notna()].assign(reason=reason[reason.notna()])
-    if over_videos:
-        extra = clean.loc[clean["video_id"].isin(over_videos), list(REQUIRED)].assign(reason="cumulative_exceeds_market")
-        rejected = pd.concat([rejected, extra], ignore_index=True)
-        clean = clean.loc[~clean["video_id"].isin(over_videos)].reset_index(drop=True)
     summary = {
         "market": int(market),
         "rows": {"read": n_read, "accepted": int(keep.sum()), "rejected": int(reason.notna().sum()),

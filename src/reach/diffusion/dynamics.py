@@ -124,9 +124,10 @@ def bass_adopters(p: ArrayLike, q: ArrayLike, m: ArrayLike, T: int, gamma: Array
                   A0: ArrayLike = 0, rng: np.random.Generator | None = None) -> DiffusionPath:
     """Discrete Bass paths (Eq. 1) over T periods, broadcasting p, q, m, gamma, age0, A0.
 
-    Deterministic when ``rng`` is None; otherwise each of the m - A non-adopters adopts with probability
-    p + q_eff A/m (binomial, split into innovators and imitators). ``direct`` = innovative adopters p(m - A),
-    ``indirect`` = imitative adopters q_eff (A/m)(m - A); ``A`` has shape (..., T+1).
+    Deterministic when ``rng`` is None: ``direct`` = innovative adopters p(m - A), ``indirect`` = imitative adopters
+    q_eff (A/m)(m - A). Otherwise each of the m - A non-adopters adopts with probability p + q_eff A/m (the P-BDM
+    draw with every non-adopter exposed, x = 1 - A/m), so every adopter comes out in ``direct`` and ``indirect`` is
+    zero: a stochastic path has no innovator / imitator split. ``A`` has shape (..., T+1).
     """
     lead = np.broadcast_shapes(*(np.shape(v) for v in (p, q, m, gamma, age0, A0)))
     p_b, q_b, m_b, g_b, age_b, A0_b = (np.broadcast_to(np.asarray(v), lead) for v in (p, q, m, gamma, age0, A0))

@@ -48,6 +48,16 @@ def category_pq(estimates: pd.DataFrame, model: str = "P-BDM", method: str = "D-
     return pq
 
 
+def category_gamma(estimates: pd.DataFrame, model: str = "P-BDM", method: str = "D-OLS") -> float:
+    """The time decay gamma the categories' (p, q) were estimated under (Eq. 3's q * gamma^age): the simulation must
+    decay q as the calibration did. One value per (model, method) in the estimates table."""
+    rows = estimates[(estimates["model"] == model) & (estimates["method"] == method)]
+    values = np.unique(rows["gamma"].to_numpy(dtype=float))
+    if values.size != 1 or not np.isfinite(values).all():
+        raise ValueError(f"the {model} {method} estimates carry gamma {list(values)}: expected one finite value")
+    return float(values[0])
+
+
 def sample_pq(rng: np.random.Generator, n: int, categories: np.ndarray | None = None,
               summary: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(p, q) for n new videos: a category's estimate drawn uniformly (the empirical distribution), or, with no

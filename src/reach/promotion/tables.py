@@ -64,11 +64,16 @@ def l_sweep(periods: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     return runs.groupby(["K", "L", "c_bar"])[["total", "direct", "indirect", "promoted_videos"]].mean().reset_index()
 
 
+RUN_KEYS = ["policy", "K", "L", "c_bar", "replicate"]
+
+
 def allocation_by_pq(videos: pd.DataFrame, bins: int = 4) -> pd.DataFrame:
-    """Figure 7: average promotion periods by (p, q) quartile cell, per policy and L."""
-    v = videos.copy()
+    """Figure 7: average promotion periods by (p, q) quartile cell, per policy, candidate set size K, budget c_bar and
+    planning interval L (the paper fixes K = 50). A run given twice (Table 1's runs are also in the L sweep) counts
+    once; `runs` is the number of runs (replicates) behind each cell."""
+    v = videos.drop_duplicates([*RUN_KEYS, "video"]).copy()
     v["p_bin"] = pd.qcut(v["p"], bins, labels=False, duplicates="drop")
     v["q_bin"] = pd.qcut(v["q"], bins, labels=False, duplicates="drop")
-    return v.groupby(["policy", "L", "p_bin", "q_bin"]).agg(
+    return v.groupby(["policy", "K", "c_bar", "L", "p_bin", "q_bin"]).agg(
         p=("p", "mean"), q=("q", "mean"), promoted_periods=("promoted_periods", "mean"),
-        videos=("video", "size")).reset_index()
+        videos=("video", "size"), runs=("replicate", "nunique")).reset_index()
