@@ -76,6 +76,25 @@ def scrapes_dir():
     return SYNTHETIC_SCRAPES if use_synthetic_world() else config["scrapes"]["dir"]
 
 
+def scrape_folder_digest():
+    """For a user's scrape folder: SHA-256 over the name, size and modification time of every file in items/,
+    creators/, labels/ and media/ (a directory's own time changes only when entries come or go, so appending to a
+    day's file or replacing a post list would not rerun ingestion). Passed as a param; empty for the synthetic
+    world, whose files are rule outputs."""
+    if use_synthetic_world():
+        return ""
+    digest = hashlib.sha256()
+    root = Path(config["scrapes"]["dir"])
+    for sub in ("items", "creators", "labels", "media"):
+        folder = root / sub
+        if not folder.is_dir():
+            continue
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            info = entry.stat()
+            digest.update(f"{sub}/{entry.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def ingest_inputs(wildcards):
     """The synthetic world's outputs, or the user's scrape folders (tracked as plain inputs)."""
     if use_synthetic_world():

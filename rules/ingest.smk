@@ -17,6 +17,7 @@ rule ingest_scrapes:
         require_media=config["ingest"]["require_media"]
         and (config["world"]["media"] or not use_synthetic_world()),
         code=package_digest("scrape"),
+        scrapes=scrape_folder_digest(),  # a user's scrape files changed in place rerun ingestion
     threads: 1  # parsing processes; raise with --set-threads ingest_scrapes=2 (or a profile) for large scrapes
     conda:
         "../environment.yml"

@@ -53,7 +53,8 @@ for c0 in tqdm(range(0, len(ids), chunk), desc="tracks (x32)", mininterval=5):
             continue
         stft = None if use_yamnet else frame_spectrum(w)      # hop 256: the detector's; every other row: acoustic
         acoustic[i] = acoustic_features(w, rate, spectrum=None if stft is None else stft[::2])
-        seg = (speech_from_class_scores(scores[j], model.labels, max_s=float(p.max_transcribe_s)) if use_yamnet
+        seg = (speech_from_class_scores(scores[j], model.labels, max_s=float(p.max_transcribe_s),
+                                        duration_s=w.size / rate) if use_yamnet
                else detect_speech_rhythm(w, rate, float(p.speech_threshold), float(p.speech_window_s),
                                          float(p.max_transcribe_s), spectrum=stft))
         detected[i] = seg.detected

@@ -48,7 +48,8 @@ for i, vid in enumerate(tqdm(ids, desc="voice-overs", mininterval=5)):
         transcripts.append("")
         continue
     s0, s1 = float(sound["speech_start_s"][i]), float(sound["speech_end_s"][i])
-    seg = audio["wave"][off[i] + int(s0 * rate):off[i] + int(s1 * rate)].astype(np.float32) / 32767.0
+    # the segment's samples, never past this video's own track in the concatenated waves
+    seg = audio["wave"][off[i] + int(s0 * rate):min(off[i] + int(s1 * rate), off[i + 1])].astype(np.float32) / 32767.0
     text, conf = transcriber.transcribe(seg)
     voice_rows.append({"video_id": vid, "status": "transcribed" if text else "no_words", "speech_detected": True,
                        "speech_score": float(sound["speech_score"][i]), "start_s": s0, "end_s": s1,

@@ -174,6 +174,12 @@ def test_yamnet_savedmodel_loader(tmp_path):
     assert np.isnan(means[1]).all() and means[0, 0] > means[0, 1]
     seg = speech_from_class_scores(scores, model.labels)
     assert seg.detected and seg.start_s == 0.0
+    # YAMNet pads the wave: a speech frame near the end must not carry the segment past the track
+    tail = np.zeros((3, 3))
+    tail[1, 0] = 1.0                                           # the second frame (0.48-1.44 s) is speech
+    short = speech_from_class_scores(tail, model.labels, duration_s=1.0)
+    assert short.detected and short.start_s == 0.48 and short.end_s == 1.0
+    assert speech_from_class_scores(tail, model.labels).end_s == pytest.approx(1.44)
     assert load_sound_model(str(tmp_path / "yamnet")).source == "paper"
 
 

@@ -583,3 +583,118 @@ def test_a_folder_whose_every_video_is_refused_is_an_error(scrape):
     scrape.media(rec["id"])
     with pytest.raises(IngestError, match="every video"):
         ingest(scrape.write())
+
+
+# -- review fixes (2026-12-04): each case reproduces what a real scrape can hold ------------------------------------
+
+def test_hearts_just_below_the_videos_own_diggs_give_no_negative_instrument(scrape):
+    # heartCount within the 10% rounding allowance below this video's diggs, one other post: (950 - 1000) / 1 < 0
+    rec = video(60, authorStats__heartCount=950, authorStats__videoCount=2, stats__diggCount=1000)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    with pytest.raises(IngestError, match="every video"):
+        ingest(scrape.write())
+    keep = video(61)
+    scrape.track(keep)
+    scrape.media(keep["id"])
+    out = ingest(scrape.write())
+    assert list(out.videos["video_id"]) == [keep["id"]]
+    assert out.summary["videos"]["rejected_by_reason"] == {"wrapped_hearts": 1}
+    assert (out.videos["past_avg_hearts"] >= 0).all()
+
+
+def test_a_post_on_two_overlapping_pages_counts_once_in_the_instrument(scrape):
+    rec = video(62)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    a = {"id": "201", "createTime": rec["createTime"] - 100, "stats": {"diggCount": 100}}
+    b_old = {"id": "202", "createTime": rec["createTime"] - 50, "stats": {"diggCount": 290}}
+    b_new = {**b_old, "stats": {"diggCount": 300}}
+    (scrape.root / "creators" / "chef.anna_01.jsonl").write_text(
+        json.dumps({"itemList": [a, b_old]}) + "\n" + json.dumps({"itemList": [b_new]}) + "\n")
+    out = ingest(scrape.write())
+    row = out.videos.iloc[0]
+    assert row["n_past_posts"] == 2 and row["past_avg_hearts"] == pytest.approx(200.0)   # (100 + 300) / 2
+    posts = out.summary["creator_posts"]
+    assert (posts["read"], posts["accepted"], posts["rejected"], posts["duplicates"]) == (3, 2, 0, 1)
+
+
+def test_millisecond_create_times_are_refused_with_a_reason_that_says_so(scrape):
+    rec = video(63)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    (scrape.root / "creators" / "chef.anna_01.jsonl").write_text(
+        json.dumps({"id": "301", "createTime": (rec["createTime"] - 100) * 1000, "stats": {"diggCount": 5}}) + "\n")
+    ms = video(64, createTime=rec["createTime"] * 1000)
+    scrape.add(day_record(ms, 1, 100))
+    out = ingest(scrape.write())
+    reasons = [r["reason"] for r in out.rejected]
+    assert sum("looks like milliseconds" in r for r in reasons) == 2, reasons
+    assert out.summary["creator_posts"]["rejected_by_reason"] == {"impossible_value": 1}
+
+
+def test_an_item_file_under_another_extension_stops_the_run(scrape):
+    rec = video(65)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    root = scrape.write()
+    (root / "items" / "2020-10-19.json").write_text(json.dumps(day_record(rec, 15, 3000)) + "\n")
+    with pytest.raises(IngestError, match="2020-10-19.json"):
+        ingest(root)
+
+
+def test_the_tracking_day_is_the_utc_date_whatever_the_offset(scrape):
+    rec = video(66)
+    scrape.media(rec["id"])
+    for t in range(1, 15):
+        r = day_record(rec, t, 1000 + 100 * t)
+        if t == 1:   # 2020-10-05T04:30Z written in US Central time: the local date is the 4th
+            r["_scraped_at"] = "2020-10-04T23:30:00-05:00"
+        scrape.add(r)
+    out = ingest(scrape.write())
+    assert len(out.videos) == 1
+    days = out.daily_plays.loc[out.daily_plays["video_id"] == rec["id"], "day"].tolist()
+    assert days == list(range(1, 15))
+
+
+def test_an_empty_label_file_is_an_error_naming_it(scrape):
+    rec = video(67)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    root = scrape.write()
+    (root / "labels" / "engagement.csv").write_text("")
+    with pytest.raises(IngestError, match="engagement.csv"):
+        ingest(root)
+
+
+def test_a_stopped_ingestion_hands_over_the_refused_records(scrape):
+    rec = video(68, stats__diggCount="1.2K")
+    scrape.track(rec)
+    with pytest.raises(IngestError) as info:
+        ingest(scrape.write())
+    assert len(info.value.rejected) == 14
+    assert all(r["reason"].startswith("wrong_type:stats.diggCount") and r["line"] == 1 for r in info.value.rejected)
+
+
+def test_a_users_scrape_file_changed_in_place_reruns_ingestion(scrape, tmp_path):
+    """The workflow tracks a user's scrape folder by its files (name, size, time), not the folder's own time."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    rec = video(69)
+    scrape.track(rec)
+    scrape.media(rec["id"])
+    root = scrape.write()
+    work = tmp_path / "run"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(work), "--cores", "1",
+           "--config", f"scrapes={{dir: {root}}}", "--", "results/ingest/videos.parquet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = subprocess.run(cmd[:5] + ["-n"] + cmd[5:], capture_output=True, text=True, timeout=300)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    day = sorted((root / "items").glob("*.jsonl"))[-1]                 # a late line appended to the last day's file
+    with open(day, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(day_record(video(70), 14, 10)) + "\n")
+    changed = subprocess.run(cmd[:5] + ["-n"] + cmd[5:], capture_output=True, text=True, timeout=300)
+    assert "ingest_scrapes" in changed.stdout + changed.stderr and "Nothing to be done" not in changed.stdout

@@ -444,3 +444,29 @@ def test_rules_train_encode_and_validate_from_feature_files(tmp_path):
     assert list(hist["epoch"]) == [1, 2] and not (res / "represent" / "scratch").exists()
     again = subprocess.run(cmd[:5] + ["-n"] + cmd[5:], capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_word_accuracy_counts_an_unknown_word_as_a_miss_even_when_unk_is_predicted(world):
+    """Table 2's word accuracy is the share of the original words reconstructed: a word outside the training
+    vocabulary (<unk>) cannot be, so a perfect reconstruction scores the known share, not 1."""
+    import dataclasses
+
+    _, _, _, data = world
+    test = data.rows("test")
+    ids = {s: a.copy() for s, a in data.text_ids.items()}
+    caption = ids[TEXT_SOURCES[0]]
+    caption[test[:3], 0] = UNK                                      # three test captions open with an unknown word
+    data = dataclasses.replace(data, text_ids=ids)
+    recon = reconstruct(build_model(data.dims, VSVAEConfig(**SMALL)), data, test, device="cpu")
+    for s in TEXT_SOURCES:
+        recon[f"{s}_ids"] = data.text_ids[s][test].copy()          # every word echoed back, <unk> for <unk>
+    t2 = table2(data, recon, test, data.rows("train")).set_index("modality")
+    words = known = 0
+    for s in TEXT_SOURCES:
+        ids, lens = data.text_ids[s][test], data.text_lengths[s][test]
+        mask = np.arange(ids.shape[1])[None, :] < lens[:, None]
+        words += int(mask.sum())
+        known += int((mask & (ids != UNK)).sum())
+    assert known < words                                            # the fixture has unknown test words
+    assert t2.loc["text", "vsvae"] == pytest.approx(known / words)
+    assert t2.loc["text", "unknown_share"] == pytest.approx(1 - known / words)

@@ -108,8 +108,10 @@ def detect_speech_rhythm(wave: np.ndarray, rate: int = RATE, threshold: float = 
 
 
 def speech_from_class_scores(scores: np.ndarray, labels: list[str], hop_s: float = 0.48, window_s: float = 0.96,
-                             threshold: float = 0.5, max_s: float = 10.0) -> SpeechSegment:
-    """Speech from per-frame class probabilities (YAMNet): frames whose speech classes sum above `threshold`."""
+                             threshold: float = 0.5, max_s: float = 10.0,
+                             duration_s: float = float("inf")) -> SpeechSegment:
+    """Speech from per-frame class probabilities (YAMNet): frames whose speech classes sum above `threshold`. The
+    segment ends within the track (`duration_s`: YAMNet pads the waveform, so its last window can end past it)."""
     idx = [i for i, name in enumerate(labels) if name in YAMNET_SPEECH]
     if not idx or scores.size == 0:
         return SpeechSegment(False, float("nan"), 0.0, 0.0)
@@ -119,7 +121,7 @@ def speech_from_class_scores(scores: np.ndarray, labels: list[str], hop_s: float
         return SpeechSegment(False, float(speech.max()), 0.0, 0.0)
     first = float(np.flatnonzero(hit)[0] * hop_s)
     last = float(np.flatnonzero(hit)[-1] * hop_s + window_s)
-    return SpeechSegment(True, float(speech.max()), first, min(last, first + max_s))
+    return SpeechSegment(True, float(speech.max()), first, min(last, first + max_s, duration_s))
 
 
 POCKETSPHINX_OPTIONS = {"maxhmmpf": 3000, "maxwpf": 10, "topn": 2}   # about 1.5x faster, same words on espeak

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reach.represent.data import TEXT_SOURCES, VSVAEData
+from reach.represent.data import TEXT_SOURCES, UNK, VSVAEData
 
 
 def text_nir_ids(data: VSVAEData, train_rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -53,20 +53,27 @@ def table2(data: VSVAEData, recon: dict[str, np.ndarray], rows: np.ndarray, trai
     records = []
     nir_ids = text_nir_ids(data, train_rows)
     correct = {"vsvae": 0, "nir": 0}
-    total = 0
+    total, unknown_total = 0, 0
     for s in TEXT_SOURCES:
         ids, lens = data.text_ids[s][rows], data.text_lengths[s][rows]
         mask = np.arange(ids.shape[1])[None, :] < lens[:, None]
         n_words = int(mask.sum())
-        hit_v = int(((recon[f"{s}_ids"] == ids) & mask).sum())
-        hit_n = int(((nir_ids[s][None, :] == ids) & mask).sum())
+        # a word outside the training vocabulary (<unk>) counts in the total and is never a match: the original word
+        # cannot be reconstructed, and "<unk>" for "<unk>" is no matching word
+        known = mask & (ids != UNK)
+        hit_v = int(((recon[f"{s}_ids"] == ids) & known).sum())
+        hit_n = int(((nir_ids[s][None, :] == ids) & known).sum())
+        unknown = n_words - int(known.sum())
         correct["vsvae"] += hit_v
         correct["nir"] += hit_n
         total += n_words
+        unknown_total += unknown
         records.append({"modality": f"text_{s}", "metric": "word accuracy", "vsvae": hit_v / n_words if n_words
-                        else np.nan, "nir": hit_n / n_words if n_words else np.nan, "n_values": n_words})
+                        else np.nan, "nir": hit_n / n_words if n_words else np.nan, "n_values": n_words,
+                        "unknown_share": unknown / n_words if n_words else np.nan})
     records.insert(0, {"modality": "text", "metric": "word accuracy", "vsvae": correct["vsvae"] / max(total, 1),
-                       "nir": correct["nir"] / max(total, 1), "n_values": total})
+                       "nir": correct["nir"] / max(total, 1), "n_values": total,
+                       "unknown_share": unknown_total / max(total, 1)})
     fmask = (np.arange(data.frames.shape[1])[None, :] < data.n_frames[rows][:, None])
     fmask3 = np.broadcast_to(fmask[..., None], data.frames[rows].shape)
     true_frames = data.frames[rows]
@@ -96,7 +103,8 @@ def table2(data: VSVAEData, recon: dict[str, np.ndarray], rows: np.ndarray, trai
     df["beats_nir"] = np.where(higher_better, df["vsvae"] > df["nir"], df["vsvae"] < df["nir"])
     df["units"] = np.where(higher_better, "share of words", "sd units (training split)")
     df["n_videos"] = len(rows)
-    cols = ["modality", "metric", "vsvae", "nir", "beats_nir", "units", "vsvae_raw", "nir_raw", "n_videos", "n_values"]
+    cols = ["modality", "metric", "vsvae", "nir", "beats_nir", "units", "vsvae_raw", "nir_raw", "n_videos", "n_values",
+            "unknown_share"]
     return df.reindex(columns=cols)
 
 

@@ -20,6 +20,7 @@ from array import array
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,13 @@ SOURCE_DEFAULTS = {"format": "item", "create_time": "createTime", "author": "aut
 
 
 class IngestError(RuntimeError):
-    """A problem with an input file as a whole (unreadable, misnamed): names the file."""
+    """A problem with an input file as a whole (unreadable, misnamed): names the file. When ingestion stops because
+    every record or video was refused, `rejected` holds the refused records with their reasons (the rule writes them
+    beside its log, since a failed rule's outputs are removed)."""
+
+    def __init__(self, message: str, rejected: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.rejected = rejected or []
 
 
 @dataclass
@@ -134,8 +141,18 @@ def _creator_posts(creators_dir: Path, unique_id: str, rejected: list[dict], cou
             ids.append(post["post_id"])
             times.append(post["create_time"])
             diggs.append(post["diggs"])
-    return {"post_id": ids, "create_time": np.asarray(times, dtype=np.int64),
-            "diggs": np.asarray(diggs, dtype=np.int64)}
+    # overlapping pages repeat posts: each post counts once in the instrument, its copy with the most hearts kept
+    # (hearts only grow, so that is the latest); the other copies are counted as duplicates
+    best: dict[str, int] = {}
+    for j, pid in enumerate(ids):
+        if pid not in best or diggs[j] > diggs[best[pid]]:
+            best[pid] = j
+    keep = sorted(best.values())
+    n_dup = len(ids) - len(keep)
+    counts["accepted"] -= n_dup
+    counts["duplicates"] += n_dup
+    return {"post_id": [ids[j] for j in keep], "create_time": np.asarray([times[j] for j in keep], dtype=np.int64),
+            "diggs": np.asarray([diggs[j] for j in keep], dtype=np.int64)}
 
 
 def past_average_hearts(posts: dict, video_ids: list[str], create_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +187,7 @@ def read_engagement_labels(path: Path) -> dict[str, str]:
     """``labels/engagement.csv`` (hashtag,label) -> {hashtag: tactic}; a bad row is an error naming file and row."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise IngestError(f"cannot read engagement labels {path}: {exc}") from exc
     if list(table.columns) != ["hashtag", "label"]:
         raise IngestError(f"{path}: header must be 'hashtag,label', got {','.join(table.columns)}")
@@ -209,7 +226,7 @@ class RecordColumns:
         if src is None:
             src = self.src_code[key] = len(self.src_code)
             self.sources.append(dict(key))
-        day = obs["scraped_at"].date().toordinal()
+        day = obs["scraped_at"].astimezone(timezone.utc).date().toordinal()   # days in UTC, as first_seen
         c = self.cols
         c["vid"].append(vid)
         c["tag"].append(tag)
@@ -332,8 +349,8 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
     items_dir = scrapes_dir / "items"
     if not items_dir.is_dir():
         raise IngestError(f"no items/ directory in {scrapes_dir}")
-    files = sorted(p for p in items_dir.iterdir() if p.suffix == ".jsonl" or p.is_dir())
-    for p in files:
+    files = sorted(p for p in items_dir.iterdir() if not p.name.startswith("."))
+    for p in files:   # a day's file under another name (.json, .jsonl.gz, .JSONL) would otherwise go unread
         if not ITEM_FILE.match(p.name):
             raise IngestError(f"unexpected item file name {p} (want items/YYYY-MM-DD.jsonl)")
     if not files:
@@ -343,7 +360,7 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
     columns, n_read = _read_items(files, rejected, workers)
     log.info("read %d item records from %d files; %d refused at parse/validation", n_read, len(files), len(rejected))
     if columns.n == 0:
-        raise IngestError(f"no valid item records in {items_dir} ({len(rejected)} refused; see rejected.jsonl)")
+        raise IngestError(f"no valid item records in {items_dir} ({len(rejected)} refused)", rejected)
     a = columns.arrays()
     vid_names = np.array(list(columns.vid_code), dtype=object)
     tag_names = list(columns.tag_code)
@@ -432,7 +449,9 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         / np.maximum(video_count - 1, 1)
     past_mean = np.where(fallback, fallback_mean, past_mean)
     n_past = np.where(fallback, video_count - 1, n_past)
-    for i in np.flatnonzero(fallback & ((video_count <= 1) | ~hearts_ok)):
+    # heartCount may sit up to 10% below this video's diggs (rounding, see schema): then the other posts' mean is
+    # negative and cannot be the instrument
+    for i in np.flatnonzero(fallback & ((video_count <= 1) | ~hearts_ok | (fallback_mean < 0))):
         vid_id = first_ids[i]
         if video_count[i] <= 1:
             video_reason.setdefault(vid_id, "no_instrument:creator has no earlier post (post list and authorStats)")
@@ -514,7 +533,7 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         status[rows] = 2
 
     if videos.empty:
-        raise IngestError(f"every video in {scrapes_dir} was refused; see rejected.jsonl")
+        raise IngestError(f"every video in {scrapes_dir} was refused ({len(rejected)} records)", rejected)
     videos = videos.sort_values(["first_seen", "hashtag", "ranking", "video_id"], kind="stable").reset_index(drop=True)
     value_sources = value_sources.set_index("video_id").loc[videos["video_id"]].reset_index()
     keep = np.flatnonzero(status == 0)
@@ -538,7 +557,7 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
                    "rejected_by_reason": dict(sorted(Counter(r.split(":")[0] for r in video_reason.values()).items())),
                    "instrument_source": {k: int(v) for k, v in videos["instrument_source"].value_counts().items()}},
         "creator_posts": {"read": creator_counts["read"], "accepted": creator_counts["accepted"],
-                          "rejected": creator_counts["rejected"],
+                          "rejected": creator_counts["rejected"], "duplicates": creator_counts["duplicates"],
                           "rejected_by_reason": {k.split(":", 1)[1]: v for k, v in creator_counts.items()
                                                  if k.startswith("reason:")}},
         "engagement_labels": {"file": str(labels_path) if labels else None,

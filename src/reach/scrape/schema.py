@@ -38,6 +38,7 @@ MAX_DURATION_S = 3600.0        # TikTok accepts uploads of up to 60 minutes
 EXACT_INT = 2 ** 53
 MAX_COUNT = 10 ** 15           # a count above a million billion is no rounding of a real one
 MAX_RANK = 10 ** 7
+MAX_EPOCH_S = 10 ** 11          # seconds since 1970 up to the year 5138: a larger createTime is milliseconds
 STAT_KEYS = (("playCount", "plays"), ("diggCount", "diggs"), ("shareCount", "shares"), ("commentCount", "comments"))
 CONTEXT_KEYS = ("_hashtag", "_rank", "_hashtag_trending", "_scraped_at")
 _MISSING = object()
@@ -337,6 +338,8 @@ def validate_item(record: Any, users: dict | None = None, user_stats: dict | Non
         scraped = parse_scraped_at(scraped_text)
     except ValueError:
         return None, f"wrong_type:_scraped_at is not an ISO-8601 time ({scraped_text[:40]!r})"
+    if created > MAX_EPOCH_S:
+        return None, f"impossible_value:createTime={created} looks like milliseconds (want seconds since 1970)"
     if created < 1_000_000_000 or created > scraped.timestamp() + 3600:
         return None, f"impossible_value:createTime={created} is not before _scraped_at"
     tags: list[str] = []
@@ -417,4 +420,6 @@ def validate_creator_post(record: Any) -> tuple[dict | None, str | None]:
         return None, f"negative_count:{sources['diggs']}.{'digg_count' if mobile else 'diggCount'}={counts[0]}"
     if created < 0:
         return None, f"negative_count:{time_key}={created}"
+    if created > MAX_EPOCH_S:
+        return None, f"impossible_value:{time_key}={created} looks like milliseconds (want seconds since 1970)"
     return {"post_id": post_id, "create_time": created, "diggs": counts[0]}, None
