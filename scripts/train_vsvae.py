@@ -32,6 +32,8 @@ data = prepare(load_feature_arrays(paths), videos, seed=cfg.seed, max_words=cfg.
                vocab_min_count=cfg.vocab_min_count, vocab_size=cfg.vocab_size, sources=paths)
 log.info("inputs %s; split %s; vocabulary %d words", data.dims,
          {s: int((data.split == s).sum()) for s in ("train", "val", "test")}, len(data.vocab))
+if any(data.truncated.values()):   # the model sees the first max_frames frames and max_words words of each video
+    log.warning("videos cut to max_frames = %d / max_words = %d: %s", cfg.max_frames, cfg.max_words, data.truncated)
 res = fit(data, cfg, device=p.device, checkpoint=p.checkpoint, progress=True)
 extra = {"device": res.device, "mixed_precision": res.amp, "best_epoch": res.best_epoch,
          "epochs_run": int(len(res.history)), "stopped_early": res.stopped_early,
@@ -44,6 +46,7 @@ manifest = {
     "widths": res.model.widths.to_dict(), "parameters": n_parameters(res.model), **extra,
     "seconds_total": time.perf_counter() - t0, "best": best,
     "split_counts": {s: int((data.split == s).sum()) for s in ("train", "val", "test")},
+    "videos_truncated": data.truncated,   # per text source and frames: sequences longer than max_words / max_frames
     "extractors": {m: json.loads(Path(f).with_suffix(".json").read_text()).get("extractor", {}).get("name")
                    if Path(f).with_suffix(".json").exists() else None for m, f in paths.items()},
 }

@@ -292,6 +292,36 @@ def test_checkpoint_of_other_settings_is_ignored(world, tmp_path):
     assert list(res.history["epoch"]) == [1, 2]
 
 
+def test_cut_sequences_are_counted(world):
+    arrays, videos, _, _ = world
+    short = prepare(arrays, videos, seed=3, max_words=2, max_frames=1, vocab_min_count=1)
+    frames = np.diff(arrays["image"]["frame_embed__offsets"])
+    assert short.truncated["frames"] == int((frames > 1).sum()) > 0
+    for s in TEXT_SOURCES:
+        assert short.truncated[s] == int((np.diff(arrays["text"][f"{s}_tokens__offsets"]) > 2).sum())
+    assert short.truncated["caption"] > 0
+    wide = prepare(arrays, videos, seed=3, max_words=64, max_frames=64, vocab_min_count=1)
+    assert not any(wide.truncated.values())
+
+
+def test_a_checkpoint_is_tied_to_every_input_value_not_the_first_rows_only(world):
+    import dataclasses
+
+    from reach.represent.train import fingerprint
+
+    _, _, _, data = world
+    cfg = VSVAEConfig(**SMALL)
+    base = fingerprint(data, cfg)
+    assert fingerprint(data, cfg) == base
+    s = TEXT_SOURCES[0]
+    ids = {k: v.copy() for k, v in data.text_ids.items()}
+    ids[s][-1, 0] = (ids[s][-1, 0] + 1) % max(int(ids[s].max()), 2)      # one word of the last video
+    assert fingerprint(dataclasses.replace(data, text_ids=ids), cfg) != base
+    editing = data.editing.copy()
+    editing[-1] += 1.0                                                    # a row far below the first 64
+    assert fingerprint(dataclasses.replace(data, editing=editing), cfg) != base
+
+
 @pytest.mark.parametrize("activation", ["relu", "linear"])
 def test_weights_round_trip_through_safetensors(world, tmp_path, activation):
     _, videos, _, data = world

@@ -35,6 +35,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 FAILED = ("missing", "empty", "unreadable", "no_video", "no_frames")
+# sampling instants for a video whose container states no duration (raw H.264, some WebM / fragmented MP4): enough
+# for any upload (TikTok accepts up to 60 minutes), instants past the last decoded frame are simply never matched
+UNKNOWN_DURATION_S = 4 * 3600.0
 
 
 @dataclass
@@ -233,7 +236,7 @@ def sample_video(path: str | Path, interval_s: float, height: int, width: int,
             stream.thread_type = "AUTO"          # frame and slice threads; 0 lets FFmpeg pick the count
             stream.thread_count = max(0, int(threads))
         fps, stream_duration = _stream_facts(container)
-        acc = _Series(key_times(stream_duration or 1e9, interval_s), fps, bins)
+        acc = _Series(key_times(stream_duration or UNKNOWN_DURATION_S, interval_s), fps, bins)
         reformatter = VideoReformatter()       # one swscale context for the whole video, not one per frame
         try:
             for frame in container.decode(stream):

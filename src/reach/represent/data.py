@@ -79,6 +79,9 @@ class VSVAEData:
     scalers: dict[str, Scaler] = field(default_factory=dict)
     dims: dict[str, int] = field(default_factory=dict)
     columns: dict[str, list[str]] = field(default_factory=dict)
+    # videos whose sequence was cut to max_words / max_frames (per text source and "frames"): the model sees the
+    # first max_frames frames (max_frames x the sampling interval seconds) and the first max_words words
+    truncated: dict[str, int] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -181,12 +184,14 @@ def prepare(arrays: dict[str, dict[str, np.ndarray]], videos: pd.DataFrame, *, s
     text = arrays["text"]
     tokens = {}
     vecs, lens = {}, {}
+    truncated: dict[str, int] = {}
     for s in TEXT_SOURCES:
         v, off = _ragged(text, f"{s}_vectors", sources["text"])
         t, toff = _ragged(text, f"{s}_tokens", sources["text"])
         if not np.array_equal(off, toff):
             raise ValueError(f"{sources['text']}: {s}_tokens and {s}_vectors are not aligned")
         vecs[s], lens[s] = _pad_sequences(np.nan_to_num(v.astype(np.float32)), off, max_words)
+        truncated[s] = int((np.diff(off) > max_words).sum())
         tokens[s] = [t[off[i]: off[i] + lens[s][i]].tolist() for i in range(n)]
     if vocab is None:
         vocab = build_vocab([tokens[s][i] for s in TEXT_SOURCES for i in np.flatnonzero(train)],
@@ -203,6 +208,7 @@ def prepare(arrays: dict[str, dict[str, np.ndarray]], videos: pd.DataFrame, *, s
     image = arrays["image"]
     fe, foff = _ragged(image, "frame_embed", sources["image"])
     frames_raw, n_frames = _pad_sequences(fe.astype(np.float32), foff, max_frames)
+    truncated["frames"] = int((np.diff(foff) > max_frames).sum())
     vec_parts = [image["objects"].astype(np.float32)]
     vec_cols = [f"object_{k}" for k in range(image["objects"].shape[1])]
     if "sentiment" in image and image["sentiment"].ndim == 2 and image["sentiment"].shape[1] > 0:
@@ -245,7 +251,7 @@ def prepare(arrays: dict[str, dict[str, np.ndarray]], videos: pd.DataFrame, *, s
         frames=frames, n_frames=n_frames, image_vector=image_z, audio=audio_z, editing=editing_z,
         editing_mask=editing_mask, audio_mask=audio_mask, image_vector_mask=image_mask, vocab=list(vocab),
         scalers=scalers, dims=dims,
-        columns={"image_vector": vec_cols, "audio": audio_cols, "editing": editing_cols})
+        columns={"image_vector": vec_cols, "audio": audio_cols, "editing": editing_cols}, truncated=truncated)
 
 
 def batch_arrays(data: VSVAEData, rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -158,8 +158,13 @@ def fingerprint(data: VSVAEData, cfg: VSVAEConfig) -> str:
     h.update(json.dumps(data.dims, sort_keys=True).encode())
     h.update("\n".join(data.video_id.tolist()).encode())
     h.update("\n".join(data.split.tolist()).encode())
-    for arr in (data.frames, data.audio, data.editing, data.image_vector):
-        h.update(np.ascontiguousarray(arr[: min(len(arr), 64)]).tobytes())
+    # every input array in full (text ids and lengths too): a checkpoint of other inputs must never be resumed
+    arrays = [data.frames, data.n_frames, data.audio, data.editing, data.image_vector]
+    for s in sorted(data.text_ids):
+        arrays += [data.text_ids[s], data.text_lengths[s]]
+    for arr in arrays:
+        h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()[:24]
 
 
