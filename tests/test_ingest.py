@@ -698,3 +698,22 @@ def test_a_users_scrape_file_changed_in_place_reruns_ingestion(scrape, tmp_path)
         fh.write(json.dumps(day_record(video(70), 14, 10)) + "\n")
     changed = subprocess.run(cmd[:5] + ["-n"] + cmd[5:], capture_output=True, text=True, timeout=300)
     assert "ingest_scrapes" in changed.stdout + changed.stderr and "Nothing to be done" not in changed.stdout
+
+
+def test_a_cross_listed_video_is_tracked_through_any_listing(scrape):
+    """Plays belong to the video: trending once under its home hashtag (day 1), then seen only under another
+    listing for the two weeks, it is kept with its day-14 plays from that listing, one observation per day."""
+    rec = video(71, _hashtag_trending=True)
+    scrape.media(rec["id"])
+    scrape.add(day_record(rec, 1, 1000))
+    other = copy.deepcopy(rec)
+    other["_hashtag"], other["_hashtag_trending"], other["_rank"] = "pasta", False, 3
+    for t in range(1, 15):
+        scrape.add(day_record(other, t, 1000 + 100 * t if t > 1 else 1000))
+    out = ingest(scrape.write())
+    row = out.videos.set_index("video_id").loc[rec["id"]]
+    assert row["hashtag"] == rec["_hashtag"] and row["impressions"] == 1000 + 100 * 14
+    plays = out.daily_plays[out.daily_plays["video_id"] == rec["id"]]
+    assert plays["day"].tolist() == list(range(1, 15))
+    r = out.summary["records"]
+    assert (r["read"], r["accepted"], r["duplicates"]) == (15, 14, 1)   # day 1 under pasta repeats the home day

@@ -2,7 +2,8 @@
 the refused records with their reasons, and counts that add up (read = accepted + rejected + duplicates).
 
 Paper 1: a video is kept at its earliest appearance (footnotes 5 and 21: the earliest day; on the same day the
-trending listing, then the best rank); followers are those at posting; impressions are plays at day 14; the
+trending listing, then the best rank); followers are those at the earliest appearance; impressions are plays at day
+14, and the daily plays are taken from any listing of the video (the home listing's on a day it has one); the
 instrument is the creator's average hearts over posts made before this one.
 
 Memory grows with videos, not records: files are streamed line by line; each accepted record leaves only a
@@ -387,7 +388,13 @@ def ingest(scrapes_dir: Path, impressions_day: int = 14, require_media: bool = T
         first_tag[v] = columns.tag_code[cand[2][1]]
         first_date[v] = cand[0]
     home = tag == first_tag[vid]
-    status[(status == 0) & ~home] = 1  # cross-listings
+    # Plays belong to the video, not the listing: one observation per (video, day), the home listing's where it has
+    # one that day, else the first-read other listing's; every other listing of that day is a duplicate.
+    cand = np.flatnonzero(status == 0)
+    by_day = cand[np.lexsort((order[cand], ~home[cand], date[cand], vid[cand]))]
+    first_of_day = np.ones(by_day.size, dtype=bool)
+    first_of_day[1:] = (np.diff(vid[by_day]) != 0) | (np.diff(date[by_day]) != 0)
+    status[by_day[~first_of_day]] = 1
     t = date - first_date[vid] + 1
 
     hashtag_first = np.full(n_tag, np.iinfo(np.int64).max, dtype=np.int64)
