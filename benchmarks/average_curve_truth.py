@@ -20,15 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reach.causal.truth import infeasible_campaign_fei, true_fei_on_grid
+from reach.causal.truth import infeasible_campaign_fei, rise_to_peak, true_fei_on_grid
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rise_to_peak(curve: np.ndarray, grid: np.ndarray) -> tuple[float, float, float]:
-    """(followers at the peak, the peak value, the rise from the curve's first point to its peak)."""
-    k = int(np.argmax(curve))
-    return float(np.exp(grid[k])), float(curve[k]), float(curve[k] - curve[0])
 
 
 def main() -> None:

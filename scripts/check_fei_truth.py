@@ -13,7 +13,7 @@ from reach.causal.fei import TIER_NAMES, campaign_shapes, classify_curve_shape, 
 from reach.causal.fei import tier_masks as grid_tier_masks
 from reach.causal.figures import truth_figure
 from reach.causal.truth import (band_coverage, curve_error, data_support, infeasible_campaign_fei,
-                               resampled_campaign_fei, true_fei_on_grid)
+                               resampled_campaign_fei, rise_to_peak, true_fei_on_grid)
 from reach.causal.validity import iv_validity
 from reach.logs import log_run_header, setup_logging
 
@@ -130,14 +130,11 @@ add("average_band_coverage", coverage, ">= 0.9 of the range", coverage >= 0.9,
 causal_error = curve_error(average["estimate"], true_average, support)
 add("average_fei_mae", causal_error, "<= 0.04", causal_error <= 0.04)
 # the inverted U's rising limb (Figure 6): the rise from the data's lowest followers to the curve's peak
-rises = {}
-for name, curve in (("estimate", average["estimate"].to_numpy(float)), ("truth", true_average)):
-    inside = np.asarray(curve, float)[support]
-    k = int(np.argmax(inside))
-    rises[name] = (float(inside[k] - inside[0]), float(np.exp(grid[support][k])))
-add("average_fei_rise_to_peak", rises["estimate"][0], "reported", None,
-    f"estimate peaks at {rises['estimate'][1]:,.0f} followers; truth rises {rises['truth'][0]:.3f} to its peak at "
-    f"{rises['truth'][1]:,.0f} (benchmarks/average_curve_truth.py has the floor)")
+est_peak_at, _, est_rise = rise_to_peak(average["estimate"].to_numpy(float)[support], grid[support])
+true_peak_at, _, true_rise = rise_to_peak(np.asarray(true_average, float)[support], grid[support])
+add("average_fei_rise_to_peak", est_rise, "reported", None,
+    f"estimate peaks at {est_peak_at:,.0f} followers; truth rises {true_rise:.3f} to its peak at "
+    f"{true_peak_at:,.0f} (benchmarks/average_curve_truth.py has the floor)")
 naive = pd.read_parquet(smk.input.naive)
 naive_error = curve_error(naive["elasticity"], true_average, support)
 add("naive_fei_mae", naive_error, "> 2 x average_fei_mae (visibly biased)", naive_error > 2 * causal_error)

@@ -76,3 +76,11 @@ def resampled_campaign_fei(log_followers: np.ndarray, log_impressions: np.ndarra
                                            np.asarray(controls)[rows], campaign[rows], log_followers_grid,
                                            **floor_options))
     return out
+
+
+def rise_to_peak(curve: np.ndarray, log_followers_grid: np.ndarray) -> tuple[float, float, float]:
+    """(followers at the curve's peak, the peak value, the rise from the curve's first point to its peak): the
+    rising limb of an inverted U (Figure 6). Pass the curve and grid restricted to the range to read."""
+    curve = np.asarray(curve, float)
+    k = int(np.argmax(curve))
+    return float(np.exp(np.asarray(log_followers_grid, float)[k])), float(curve[k]), float(curve[k] - curve[0])
